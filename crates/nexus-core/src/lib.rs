@@ -1,0 +1,35 @@
+//! Nexus core: the domain types every other crate speaks, and the seams between them.
+//!
+//! This crate owns the unified [`Message`], the entities ([`User`], [`Agent`], [`Session`],
+//! [`ApiKey`], [`ChannelCredential`]), typed ids, [`TurnEvent`], and the three traits the rest
+//! of Nexus is assembled from: [`ChannelAdapter`], [`LlmProvider`] and [`Tool`].
+//!
+//! It must never contain I/O, configuration parsing, or knowledge of a concrete platform,
+//! provider or database: those live in the crates that implement the seams.
+
+pub mod channel;
+pub mod entities;
+pub mod event;
+pub mod ids;
+pub mod llm;
+pub mod message;
+pub mod tool;
+
+pub use channel::{
+    AckOutcome, ChannelAdapter, ChannelCapabilities, ChannelError, ChatRef, InboundEnvelope,
+    InboundMessage, OutboundMessage, Sender, SentMessage,
+};
+pub use entities::{
+    Agent, ApiKey, ChannelCredential, ChannelStatus, Session, User, UserRole, DEFAULT_MAX_STEPS,
+};
+pub use event::{TurnErrorKind, TurnEvent};
+pub use ids::{
+    AgentId, ApiKeyId, AttachmentId, ChannelCredentialId, DeliveryId, MessageId, SessionId,
+    TurnId, UserId,
+};
+pub use llm::{
+    ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock,
+    ImageSource, LlmError, LlmProvider, ModelInfo, StopReason, ToolSpec, Usage,
+};
+pub use message::{Attachment, ChannelKind, Direction, Message, Metadata, Role, ToolCall};
+pub use tool::{Tool, ToolContext, ToolError, ToolOutput};

@@ -1,0 +1,1 @@
+//! Retry of serialization failures (being written).
