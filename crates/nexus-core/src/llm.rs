@@ -296,6 +296,43 @@ pub enum LlmError {
     },
 }
 
+impl LlmError {
+    /// Whether the same call may succeed if sent again later, before anything reached the
+    /// caller: rate limits, overload, server errors, timeouts, broken connections and streams.
+    ///
+    /// The match is exhaustive (no `_` arm) so a new variant forces a decision here; it lives
+    /// in this crate because `#[non_exhaustive]` forbids such a match anywhere else.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LlmError::RateLimited { .. }
+            | LlmError::Overloaded { .. }
+            | LlmError::Server { .. }
+            | LlmError::Timeout { .. }
+            | LlmError::Transport { .. }
+            | LlmError::StreamInterrupted => true,
+            LlmError::NotConfigured { .. }
+            | LlmError::QuotaExceeded { .. }
+            | LlmError::Auth { .. }
+            | LlmError::BadRequest { .. }
+            | LlmError::ContextLengthExceeded { .. }
+            | LlmError::ModelNotFound { .. }
+            | LlmError::Malformed { .. }
+            | LlmError::InStream { .. }
+            | LlmError::Unsupported { .. } => false,
+        }
+    }
+
+    /// The delay the provider asked for before a retry, when it said one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LlmError::RateLimited { retry_after } | LlmError::Overloaded { retry_after } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The stream of chunks of one model call.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<CompletionChunk, LlmError>> + Send>>;
 

@@ -1,0 +1,46 @@
+//! `nexus`: run the server, chat with agents, administer users, keys and agents.
+//!
+//! This binary only parses arguments and calls the gateway (server side) or the gRPC API
+//! (client side); it holds no business logic.
+
+mod args;
+mod client;
+mod commands;
+mod output;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => commands::serve::run(a).await,
+            Command::Chat(a) => commands::chat::run(a).await,
+            Command::Agent(a) => commands::admin::agent(a).await,
+            Command::Session(a) => commands::admin::session(a).await,
+            Command::User(a) => commands::admin::user(a).await,
+            Command::Key(a) => commands::admin::key(a).await,
+            Command::Migrate(a) => commands::migrate::run(a).await,
+            Command::Doctor(a) => commands::doctor::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The gRPC service `nexus.v1.Gateway`: authentication, request checks and mapping onto the
+//! store and the runtime. Each handler authenticates first, then checks the caller may act on
+//! the records involved; records of other users answer `NOT_FOUND`, never their existence.
+
+mod admin;
+mod chat;
+pub(crate) mod convert;
+mod resolve;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use nexus_runtime::Runtime;
+use nexus_security::Principal;
+use nexus_store::Store;
+use tonic::{Request, Response, Status};
+
+use crate::auth::Authenticator;
+use crate::error::ApiError;
+use crate::pb;
+use crate::pb::gateway_server::Gateway;
+
+/// Limits and defaults of the API.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Largest chat message, in bytes.
+    pub max_message_bytes: usize,
+    /// Model of agents created without one.
+    pub default_model: String,
+}
+
+/// The gRPC service.
+#[derive(Debug, Clone)]
+pub struct GatewayService {
+    store: Arc<dyn Store>,
+    runtime: Runtime,
+    auth: Arc<Authenticator>,
+    settings: Arc<ApiSettings>,
+}
+
+impl GatewayService {
+    /// A service over the store and runtime.
+    pub fn new(
+        store: Arc<dyn Store>,
+        runtime: Runtime,
+        auth: Arc<Authenticator>,
+        settings: ApiSettings,
+    ) -> Self {
+        GatewayService {
+            store,
+            runtime,
+            auth,
+            settings: Arc::new(settings),
+        }
+    }
+
+    async fn principal<T>(&self, request: &Request<T>) -> Result<Principal, ApiError> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::Unauthenticated("authorization is not text".to_owned()))
+            })
+            .transpose()?;
+        self.auth.authenticate(header).await
+    }
+
+    async fn admin<T>(&self, request: &Request<T>) -> Result<Principal, ApiError> {
+        let principal = self.principal(request).await?;
+        if principal.is_admin() {
+            Ok(principal)
+        } else {
+            Err(ApiError::PermissionDenied(
+                "this call needs an admin API key".to_owned(),
+            ))
+        }
+    }
+}
+
+type ChatStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Gateway for GatewayService {
+    type ChatStream = ChatStream;
+
+    async fn chat(
+        &self,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<Response<Self::ChatStream>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.chat_stream(principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn create_agent(
+        &self,
+        request: Request<pb::CreateAgentRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.create_agent_for(principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.list_agents_for(principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_agent(
+        &self,
+        request: Request<pb::GetAgentRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        let principal = self.principal(&request).await?;
+        let agent = self
+            .resolve_agent(&principal, &request.into_inner().agent)
+            .await?;
+        Ok(Response::new(convert::agent(&agent)))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.list_sessions_for(principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_session(
+        &self,
+        request: Request<pb::GetSessionRequest>,
+    ) -> Result<Response<pb::GetSessionResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.get_session_for(principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn create_user(
+        &self,
+        request: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        self.admin(&request).await?;
+        Ok(Response::new(self.create_user_from(request.into_inner()).await?))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        self.admin(&request).await?;
+        let users = self.store.list_users().await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListUsersResponse {
+            users: users.iter().map(convert::user).collect(),
+        }))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let principal = self.admin(&request).await?;
+        Ok(Response::new(
+            self.create_api_key_for(principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        self.admin(&request).await?;
+        Ok(Response::new(self.list_api_keys_of(request.into_inner()).await?))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        self.admin(&request).await?;
+        Ok(Response::new(
+            self.revoke_api_key_by_id(request.into_inner()).await?,
+        ))
+    }
+
+    async fn who_am_i(
+        &self,
+        request: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let principal = self.principal(&request).await?;
+        let user = self
+            .store
+            .get_user(principal.user_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::Unauthenticated("the key's user no longer exists".into()))?;
+        Ok(Response::new(convert::user(&user)))
+    }
+}

@@ -1,0 +1,347 @@
+//! Wiring: settings → store, master key, vault, object storage, runtime, gRPC and HTTP
+//! listeners; graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use nexus_core::UserId;
+use nexus_runtime::{Metrics, ModelResolver, Runtime, RuntimeConfig, ToolLimits, ToolRegistry};
+use nexus_security::{KeyOrigin, MasterKey, MasterKeySource, SecurityError, Vault, WrappedKeyStore};
+use nexus_store::blob::{BlobConfig, BlobStore, LinkSigner, S3Config};
+use nexus_store::{Backend, OpenOptions, Store};
+use prometheus_client::registry::Registry;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tracing::{error, info, warn};
+
+use crate::auth::Authenticator;
+use crate::bootstrap::{Bootstrapped, bootstrap};
+use crate::config::{Settings, StorageSettings};
+use crate::grpc::{ApiSettings, GatewayService};
+use crate::pb;
+
+/// What the caller supplies beyond settings: model providers and tools.
+#[derive(Debug)]
+pub struct ServerOptions {
+    /// Resolves `provider/model` addresses.
+    pub models: Arc<dyn ModelResolver>,
+    /// Model of agents created without one (and of the default agent).
+    pub default_model: String,
+    /// Tools offered to agents.
+    pub tools: ToolRegistry,
+}
+
+/// A failure to start the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] nexus_store::StoreError),
+    /// The master key could not be loaded.
+    #[error("master key: {0}")]
+    Security(#[from] SecurityError),
+    /// Object storage is misconfigured.
+    #[error("object storage: {0}")]
+    Storage(String),
+    /// First-start bootstrap failed.
+    #[error("bootstrap: {0}")]
+    Bootstrap(#[from] crate::bootstrap::BootstrapError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The gRPC listener's address (the real port when 0 was asked for).
+    pub grpc_addr: SocketAddr,
+    /// The HTTP listener's address.
+    pub http_addr: SocketAddr,
+    /// What the first start created (the admin key is shown once).
+    pub bootstrapped: Bootstrapped,
+    /// The vault sealing credentials.
+    pub vault: Arc<Vault>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// How long the start took, until both listeners accepted connections.
+    pub startup: std::time::Duration,
+    runtime: Runtime,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets running turns finish within the grace period, and closes.
+    pub async fn shutdown(self) {
+        info!("Shutting down");
+        self.cancel.cancel();
+        self.runtime.shutdown().await;
+        for task in self.tasks {
+            if let Err(err) = task.await {
+                warn!(error = %err, "A listener task ended abnormally");
+            }
+        }
+        self.store.close().await;
+        info!("Stopped");
+    }
+}
+
+/// Adapts the store's per-user wrapped keys to the vault.
+#[derive(Debug)]
+struct StoreKeys(Arc<dyn Store>);
+
+#[async_trait]
+impl WrappedKeyStore for StoreKeys {
+    async fn get_wrapped_key(&self, user: UserId) -> Result<Option<Vec<u8>>, SecurityError> {
+        self.0
+            .get_user_data_key(user)
+            .await
+            .map_err(SecurityError::storage)
+    }
+
+    async fn put_wrapped_key_if_absent(
+        &self,
+        user: UserId,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, SecurityError> {
+        self.0
+            .put_user_data_key(user, wrapped)
+            .await
+            .map_err(SecurityError::storage)
+    }
+}
+
+fn blob_config(settings: &Settings) -> Result<BlobConfig, ServerError> {
+    let mut config = match &settings.storage {
+        StorageSettings::Local { path } => BlobConfig::local(path.clone()),
+        StorageSettings::S3 {
+            endpoint,
+            region,
+            bucket,
+            access_key_id_env,
+            secret_access_key_env,
+            allow_http,
+        } => {
+            let var = |name: &str| {
+                std::env::var(name).map_err(|_| {
+                    ServerError::Storage(format!(
+                        "storage.kind is s3 but {name} is not set; set it to the bucket's \
+                         credentials"
+                    ))
+                })
+            };
+            let mut s3 = S3Config::new(
+                region.clone(),
+                bucket.clone(),
+                var(access_key_id_env)?,
+                SecretString::from(var(secret_access_key_env)?),
+            );
+            s3.endpoint = endpoint.clone();
+            s3.allow_http = *allow_http;
+            BlobConfig::s3(s3)
+        }
+    };
+    config.limits.max_object_bytes = settings.max_object_bytes;
+    config.limits.max_read_bytes = settings.max_object_bytes;
+    Ok(config)
+}
+
+/// Starts a server: opens and migrates the store, loads the master key, bootstraps on first
+/// start, recovers unanswered messages, and listens. Returns once both listeners accept.
+pub async fn start(settings: Settings, options: ServerOptions) -> Result<RunningServer, ServerError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
+        path: settings.data_dir.clone(),
+        source,
+    })?;
+
+    let store = nexus_store::open(
+        &settings.database_url,
+        &OpenOptions {
+            max_connections: settings.max_connections.unwrap_or(OpenOptions::default().max_connections),
+            migrate: true,
+        },
+    )
+    .await?;
+
+    let (master, origin) = MasterKey::load(
+        &MasterKeySource::from_env(settings.master_key_file.clone()),
+        &settings.data_dir,
+    )?;
+    if let KeyOrigin::Generated { path } = &origin {
+        warn!(
+            path = %path.display(),
+            "GENERATED A NEW MASTER KEY. Back this file up: without it, every stored credential \
+             is lost. In production set NEXUS_MASTER_KEY or security.master_key_file instead."
+        );
+    }
+    let signer = Arc::new(LinkSigner::new(*master.derive_subkey("blob-links")));
+    let vault = Arc::new(Vault::new(master, Arc::new(StoreKeys(Arc::clone(&store)))));
+    let blobs = Arc::new(
+        BlobStore::from_config(&blob_config(&settings)?)
+            .map_err(|e| ServerError::Storage(e.to_string()))?,
+    );
+
+    let bootstrapped = bootstrap(store.as_ref(), &settings.data_dir, &options.default_model).await?;
+
+    let metrics = Metrics::default();
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let runtime = Runtime::new(
+        Arc::clone(&store),
+        options.models,
+        options.tools,
+        RuntimeConfig {
+            use_leases: settings
+                .use_leases
+                .unwrap_or(store.backend() == Backend::Postgres),
+            lease_ttl: settings.lease_ttl,
+            history_limit: settings.history_limit,
+            max_attempts: settings.max_attempts,
+            shutdown_grace: settings.shutdown_grace,
+            tool_limits: ToolLimits {
+                timeout: settings.tool_timeout,
+                ..ToolLimits::default()
+            },
+            ..RuntimeConfig::default()
+        },
+        metrics,
+    );
+
+    let grpc_listener = TcpListener::bind(settings.grpc_addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: settings.grpc_addr,
+            source,
+        })?;
+    let http_listener = TcpListener::bind(settings.http_addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: settings.http_addr,
+            source,
+        })?;
+    let grpc_addr = local_addr(&grpc_listener, settings.grpc_addr)?;
+    let http_addr = local_addr(&http_listener, settings.http_addr)?;
+
+    let cancel = CancellationToken::new();
+    let service = GatewayService::new(
+        Arc::clone(&store),
+        runtime.clone(),
+        Arc::new(Authenticator::new(Arc::clone(&store))),
+        ApiSettings {
+            max_message_bytes: settings.max_message_bytes,
+            default_model: options.default_model.clone(),
+        },
+    );
+    let grpc_task = tokio::spawn(serve_grpc(grpc_listener, service, cancel.clone()));
+    let router = crate::http::router(Arc::clone(&store), Arc::new(registry), blobs, signer);
+    let http_task = tokio::spawn(serve_http(http_listener, router, cancel.clone()));
+
+    let recovered = runtime.start().await?;
+    let startup = started.elapsed();
+    info!(
+        grpc = %grpc_addr,
+        http = %http_addr,
+        database = ?store.backend(),
+        recovered_sessions = recovered,
+        startup_us = u64::try_from(startup.as_micros()).unwrap_or(u64::MAX),
+        "Nexus is ready"
+    );
+    Ok(RunningServer {
+        grpc_addr,
+        http_addr,
+        bootstrapped,
+        vault,
+        store,
+        startup,
+        runtime,
+        cancel,
+        tasks: vec![grpc_task, http_task],
+    })
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, ServerError> {
+    listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr: asked, source })
+}
+
+async fn serve_grpc(listener: TcpListener, service: GatewayService, cancel: CancellationToken) {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::gateway_server::GatewayServer<GatewayService>>()
+        .await;
+    let reflection = match tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+    {
+        Ok(r) => r,
+        Err(err) => {
+            error!(error = %err, "Could not build gRPC reflection; serving without it");
+            return serve_grpc_without_reflection(listener, service, health_service, cancel).await;
+        }
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let result = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(pb::gateway_server::GatewayServer::new(service))
+        .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
+        .await;
+    if let Err(err) = result {
+        error!(error = %err, "gRPC server failed");
+    }
+}
+
+async fn serve_grpc_without_reflection(
+    listener: TcpListener,
+    service: GatewayService,
+    health_service: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    cancel: CancellationToken,
+) {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    if let Err(err) = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(pb::gateway_server::GatewayServer::new(service))
+        .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
+        .await
+    {
+        error!(error = %err, "gRPC server failed");
+    }
+}
+
+async fn serve_http(listener: TcpListener, router: axum::Router, cancel: CancellationToken) {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            warn!(error = %err, "Could not set TCP_NODELAY on an HTTP connection");
+        }
+    });
+    if let Err(err) = axum::serve(listener, router)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await
+    {
+        error!(error = %err, "HTTP server failed");
+    }
+}

@@ -1,0 +1,1 @@
+//! Nexus model providers.

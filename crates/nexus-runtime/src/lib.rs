@@ -1,0 +1,26 @@
+//! Nexus runtime: session workers and the agent loop.
+//!
+//! Owns inbox processing (a committed inbound message is answered exactly once, even across
+//! crashes), per-session serialization (turns of one session never interleave; sessions run
+//! concurrently), the agent loop (model → tools → model … until an answer or the step limit),
+//! live [`TurnEvent`](nexus_core::TurnEvent) streaming, usage recording and recovery on start.
+//!
+//! Must never contain wire formats, configuration parsing or transport concerns: providers,
+//! tools and the store come in through their traits, the gateway wires them.
+
+mod config;
+mod context;
+mod error;
+mod hub;
+pub mod metrics;
+mod runtime;
+mod tools;
+mod turn;
+mod worker;
+
+pub use config::RuntimeConfig;
+pub use error::RuntimeError;
+pub use hub::EventReceiver;
+pub use metrics::Metrics;
+pub use runtime::{ModelResolver, Runtime, Submission, TurnHandle};
+pub use tools::{ToolLimits, ToolRegistry};

@@ -1,0 +1,271 @@
+//! The runtime's public face: submit an inbound message, follow its turn, recover on start,
+//! shut down gracefully.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nexus_core::{
+    Attachment, Direction, LlmError, LlmProvider, Message, MessageId, Metadata, Role, Session,
+    SessionId, TurnErrorKind, TurnEvent, TurnId,
+};
+use nexus_store::{DedupeKey, EnqueueOutcome, InboxItem, InboxStatus, NewInbound, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::RuntimeConfig;
+use crate::error::RuntimeError;
+use crate::hub::{EventHub, EventReceiver};
+use crate::metrics::Metrics;
+use crate::tools::ToolRegistry;
+use crate::worker::{Workers, kick};
+
+/// Finds the provider of a `provider/model` address.
+pub trait ModelResolver: Send + Sync + fmt::Debug {
+    /// The provider serving `address` and the model's name at that provider, or why there is
+    /// none (e.g. `LlmError::NotConfigured` naming the environment variable to set).
+    fn resolve(&self, address: &str) -> Result<(Arc<dyn LlmProvider>, String), LlmError>;
+}
+
+/// An inbound message for a session.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The session (already resolved and authorized by the caller).
+    pub session: Session,
+    /// The text.
+    pub text: String,
+    /// Attachments, already in object storage.
+    pub attachments: Vec<Attachment>,
+    /// Platform ids and other metadata.
+    pub metadata: Metadata,
+    /// Deduplication key (platform event id, client idempotency key).
+    pub dedupe: Option<DedupeKey>,
+}
+
+/// A submitted message and the live events of its turn.
+#[derive(Debug)]
+pub struct TurnHandle {
+    /// The turn.
+    pub turn_id: TurnId,
+    /// The session.
+    pub session_id: SessionId,
+    /// The stored user message.
+    pub message_id: MessageId,
+    /// Whether the message had been submitted before (same deduplication key).
+    pub duplicate: bool,
+    /// The turn's events, ending with `Done` or `Error`.
+    pub events: EventReceiver,
+}
+
+/// What the workers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) models: Arc<dyn ModelResolver>,
+    pub(crate) tools: ToolRegistry,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) metrics: Metrics,
+    pub(crate) hub: EventHub,
+    pub(crate) workers: Workers,
+    /// Fired when running turns must stop (after the shutdown grace period).
+    pub(crate) cancel: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+}
+
+/// The agent runtime: session workers, the agent loop, recovery.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    accepting: Arc<AtomicBool>,
+    sweeper: CancellationToken,
+}
+
+impl Runtime {
+    /// A runtime over a store, a model resolver and tools. Call [`Runtime::start`] to recover
+    /// pending work and start the sweeper.
+    pub fn new(
+        store: Arc<dyn Store>,
+        models: Arc<dyn ModelResolver>,
+        tools: ToolRegistry,
+        config: RuntimeConfig,
+        metrics: Metrics,
+    ) -> Self {
+        Runtime {
+            shared: Arc::new(Shared {
+                store,
+                models,
+                tools,
+                config,
+                metrics,
+                hub: EventHub::default(),
+                workers: Workers::default(),
+                cancel: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            }),
+            accepting: Arc::new(AtomicBool::new(true)),
+            sweeper: CancellationToken::new(),
+        }
+    }
+
+    /// The tools this runtime offers.
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.shared.tools
+    }
+
+    /// Answers inbox items left pending by a previous run (a crash, a shutdown) and starts the
+    /// periodic sweep for items whose worker died elsewhere. Returns how many sessions had
+    /// pending items.
+    pub async fn start(&self) -> Result<usize, StoreError> {
+        let recovered = self.sweep().await?;
+        if recovered > 0 {
+            info!(sessions = recovered, "Recovering unanswered messages");
+        }
+        let this = self.clone();
+        let every = self.shared.config.sweep_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(err) = this.sweep().await {
+                            warn!(error = %err, "Inbox sweep failed");
+                        }
+                    }
+                    () = this.sweeper.cancelled() => return,
+                }
+            }
+        });
+        Ok(recovered)
+    }
+
+    async fn sweep(&self) -> Result<usize, StoreError> {
+        let sessions = self.shared.store.sessions_with_pending(1000).await?;
+        for session in &sessions {
+            kick(&self.shared, *session);
+        }
+        Ok(sessions.len())
+    }
+
+    /// Commits an inbound message to its session's inbox and schedules its turn. When this
+    /// returns, the message is durable: it will be answered even if the process dies.
+    pub async fn submit(&self, submission: Submission) -> Result<TurnHandle, RuntimeError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(RuntimeError::ShuttingDown);
+        }
+        let session = &submission.session;
+        let mut message = Message::new(
+            session.id,
+            session.channel,
+            Direction::Inbound,
+            Role::User,
+            submission.text,
+        );
+        message.attachments = submission.attachments;
+        message.metadata = submission.metadata;
+        let outcome = self
+            .shared
+            .store
+            .enqueue(&NewInbound {
+                message,
+                dedupe: submission.dedupe,
+            })
+            .await?;
+        let duplicate = matches!(outcome, EnqueueOutcome::Duplicate(_));
+        let item = match outcome {
+            EnqueueOutcome::Enqueued(item) | EnqueueOutcome::Duplicate(item) => item,
+        };
+        let events = self.shared.hub.subscribe(session.id, item.turn_id);
+        match item.status {
+            InboxStatus::Pending => kick(&self.shared, session.id),
+            InboxStatus::Done => publish_stored_answer(&self.shared, &item).await?,
+            InboxStatus::Failed => self.shared.hub.publish(
+                item.turn_id,
+                TurnEvent::Error {
+                    kind: TurnErrorKind::Provider,
+                    message: item
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "the turn failed".to_owned()),
+                },
+            ),
+        }
+        Ok(TurnHandle {
+            turn_id: item.turn_id,
+            session_id: session.id,
+            message_id: item.message_id,
+            duplicate,
+            events,
+        })
+    }
+
+    /// How many sessions have a worker right now.
+    pub fn active_sessions(&self) -> usize {
+        self.shared.workers.active()
+    }
+
+    /// Stops taking messages, lets running turns finish for the configured grace period, then
+    /// abandons the rest (they stay pending and are answered after the next start).
+    pub async fn shutdown(&self) {
+        self.accepting.store(false, Ordering::Release);
+        self.sweeper.cancel();
+        let shared = &self.shared;
+        shared.tracker.close();
+        if tokio::time::timeout(shared.config.shutdown_grace, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                sessions = shared.workers.active(),
+                "Abandoning running turns at shutdown; they will be answered after restart"
+            );
+            shared.cancel.cancel();
+            shared.tracker.wait().await;
+        }
+    }
+}
+
+/// Publishes the stored answer of a completed turn as one text delta and `Done` (for a
+/// duplicate submission, or a turn answered by another replica).
+pub(crate) async fn publish_stored_answer(
+    rt: &Shared,
+    item: &InboxItem,
+) -> Result<(), StoreError> {
+    let delivery = rt.store.get_delivery_for_turn(item.turn_id).await?;
+    let Some(delivery) = delivery else {
+        rt.hub.publish(
+            item.turn_id,
+            TurnEvent::Error {
+                kind: TurnErrorKind::Internal,
+                message: "the answer to this message is missing".to_owned(),
+            },
+        );
+        return Ok(());
+    };
+    let answer = rt
+        .store
+        .list_messages(item.session_id, item.message_seq, 0)
+        .await?
+        .into_iter()
+        .find(|m| m.id == delivery.message_id);
+    if let Some(answer) = answer
+        && !answer.content.is_empty()
+    {
+        rt.hub.publish(
+            item.turn_id,
+            TurnEvent::TextDelta {
+                text: answer.content,
+            },
+        );
+    }
+    rt.hub.publish(
+        item.turn_id,
+        TurnEvent::Done {
+            turn_id: item.turn_id,
+            session_id: item.session_id,
+            message_id: delivery.message_id,
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! The tool registry and the execution of one tool call: lookup, argument checks, deadline,
+//! cancellation and output cap. Every failure becomes a tool result the model can read; a tool
+//! never crashes a turn.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexus_core::{Tool, ToolContext, ToolError, ToolOutput, ToolSpec};
+use serde_json::Value;
+
+/// The tools a runtime knows, by name.
+#[derive(Debug, Clone, Default)]
+pub struct ToolRegistry {
+    tools: BTreeMap<String, Arc<dyn Tool>>,
+}
+
+impl ToolRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool, replacing one of the same name.
+    pub fn register(&mut self, tool: Arc<dyn Tool>) {
+        self.tools.insert(tool.name().to_owned(), tool);
+    }
+
+    /// Names of all tools.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tools.keys().map(String::as_str)
+    }
+
+    /// Whether a tool of that name exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tools.contains_key(name)
+    }
+
+    /// Specs of the named tools that exist, in the order given (for the model request).
+    pub fn specs(&self, names: &[String]) -> Vec<ToolSpec> {
+        names
+            .iter()
+            .filter_map(|n| self.tools.get(n))
+            .map(|t| ToolSpec {
+                name: t.name().to_owned(),
+                description: t.description().to_owned(),
+                parameters: t.schema().clone(),
+            })
+            .collect()
+    }
+
+    fn get(&self, name: &str, allowed: &[String]) -> Option<&Arc<dyn Tool>> {
+        if allowed.iter().any(|a| a == name) {
+            self.tools.get(name)
+        } else {
+            None
+        }
+    }
+}
+
+/// Limits applied to every tool call.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolLimits {
+    /// Wall time of one call. Default 60 s.
+    pub timeout: Duration,
+    /// Bytes of output given to the model; longer output is truncated with a note. Default 32 KiB.
+    pub max_output_bytes: usize,
+}
+
+impl Default for ToolLimits {
+    fn default() -> Self {
+        ToolLimits {
+            timeout: Duration::from_secs(60),
+            max_output_bytes: 32 * 1024,
+        }
+    }
+}
+
+/// Checks arguments against the parts of a JSON Schema every tool uses: the arguments are an
+/// object, required properties are present, and properties have the declared primitive type.
+pub(crate) fn check_arguments(schema: &Value, args: &Value) -> Result<(), String> {
+    let Some(obj) = args.as_object() else {
+        return Err("arguments must be a JSON object".to_owned());
+    };
+    if let Some(required) = schema.get("required").and_then(Value::as_array) {
+        for name in required.iter().filter_map(Value::as_str) {
+            if !obj.contains_key(name) {
+                return Err(format!("missing required property `{name}`"));
+            }
+        }
+    }
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (name, value) in obj {
+            let Some(expected) = props
+                .get(name)
+                .and_then(|p| p.get("type"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let ok = match expected {
+                "string" => value.is_string(),
+                "integer" => value.is_i64() || value.is_u64(),
+                "number" => value.is_number(),
+                "boolean" => value.is_boolean(),
+                "array" => value.is_array(),
+                "object" => value.is_object(),
+                "null" => value.is_null(),
+                _ => true,
+            };
+            if !ok {
+                return Err(format!("property `{name}` must be of type {expected}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Cuts `text` to at most `max` bytes on a char boundary, with a note saying how much was cut.
+pub(crate) fn cap_output(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let dropped = text.len() - cut;
+    format!("{}\n[output truncated: {dropped} more bytes]", &text[..cut])
+}
+
+/// Runs one call of a tool the agent may use. Always returns an output for the model.
+pub(crate) async fn execute(
+    registry: &ToolRegistry,
+    allowed: &[String],
+    name: &str,
+    args: Value,
+    ctx: ToolContext,
+    limits: ToolLimits,
+) -> ToolOutput {
+    let Some(tool) = registry.get(name, allowed) else {
+        return error_output(format!("unknown tool `{name}`"));
+    };
+    if let Err(message) = check_arguments(tool.schema(), &args) {
+        return error_output(ToolError::InvalidArguments { message }.to_string());
+    }
+    let cancel = ctx.cancel.clone();
+    let timeout = limits.timeout.min(ctx.remaining());
+    let result = tokio::select! {
+        r = tokio::time::timeout(timeout, tool.execute(ctx, args)) => match r {
+            Ok(r) => r,
+            Err(_) => Err(ToolError::Timeout { after: timeout }),
+        },
+        () = cancel.cancelled() => Err(ToolError::Cancelled),
+    };
+    match result {
+        Ok(mut out) => {
+            out.content = cap_output(out.content, limits.max_output_bytes);
+            out
+        }
+        Err(err) => error_output(err.to_string()),
+    }
+}
+
+fn error_output(message: String) -> ToolOutput {
+    ToolOutput {
+        content: message,
+        is_error: true,
+        attachments: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn arguments_missing_a_required_property_are_refused_with_its_name() {
+        let schema = json!({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]});
+        let err = check_arguments(&schema, &json!({})).unwrap_err();
+        assert!(err.contains("`city`"));
+        assert!(check_arguments(&schema, &json!({"city": 3})).is_err());
+        assert!(check_arguments(&schema, &json!({"city": "Paris"})).is_ok());
+        assert!(check_arguments(&schema, &json!("Paris")).is_err());
+    }
+
+    #[test]
+    fn long_output_is_truncated_on_a_char_boundary_with_a_note() {
+        let text = "é".repeat(10); // 20 bytes
+        let capped = cap_output(text, 5);
+        assert!(capped.starts_with("éé"));
+        assert!(capped.contains("[output truncated: 16 more bytes]"));
+    }
+}

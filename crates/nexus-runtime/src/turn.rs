@@ -1,0 +1,455 @@
+//! One turn: the agent loop for one inbound message.
+//!
+//! model → tool calls → tool results → model … until a final answer or the step limit. Text
+//! deltas and tool events are published live; the turn's messages, usage and delivery record
+//! are committed together at the end, and only then is `Done` published. A turn interrupted by
+//! a crash or shutdown commits nothing and is run again later.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::StreamExt;
+use futures::future::join_all;
+use nexus_core::{
+    Agent, ChannelKind, CompletionChunk, CompletionRequest, DeliveryId, Direction, LlmError,
+    LlmProvider, Message, MessageId, Role, Session, ToolCall, ToolContext, TurnErrorKind,
+    TurnEvent, Usage,
+};
+use nexus_store::{
+    CommitOutcome, DeliveryStatus, InboxItem, NewDelivery, StoreError, TurnCommit, UsageRecord,
+};
+use tracing::{info, warn};
+
+use crate::context::{order_for_turn, to_chat};
+use crate::metrics::{KindLabel, Metrics, ToolLabels};
+use crate::runtime::Shared;
+use crate::tools;
+
+/// How a turn ended, for the worker.
+#[derive(Debug)]
+pub(crate) enum TurnEnd {
+    /// Committed or failed for good.
+    Finished,
+    /// Interrupted by shutdown: nothing committed, the item stays pending.
+    Abandoned,
+}
+
+struct Failure {
+    kind: TurnErrorKind,
+    message: String,
+}
+
+impl Failure {
+    fn from_llm(err: &LlmError) -> Self {
+        let kind = match err {
+            LlmError::NotConfigured { .. } => TurnErrorKind::ProviderNotConfigured,
+            _ => TurnErrorKind::Provider,
+        };
+        Failure {
+            kind,
+            message: err.to_string(),
+        }
+    }
+}
+
+enum StepError {
+    Failed(Failure),
+    Cancelled,
+}
+
+/// Runs the turn of `item`. Errors are storage failures; the item then stays pending.
+pub(crate) async fn run_turn(rt: &Shared, item: &InboxItem) -> Result<TurnEnd, StoreError> {
+    let started = Instant::now();
+    let turn_id = item.turn_id;
+    let attempts = rt.store.begin_attempt(turn_id).await?;
+    if attempts > rt.config.max_attempts {
+        let message = format!(
+            "gave up on this message after {} attempts; send it again",
+            rt.config.max_attempts
+        );
+        warn!(%turn_id, attempts, "Turn given up after repeated attempts");
+        fail(rt, item, TurnErrorKind::Internal, &message).await?;
+        return Ok(TurnEnd::Finished);
+    }
+
+    let Some(session) = rt.store.get_session(item.session_id).await? else {
+        fail(rt, item, TurnErrorKind::Internal, "session no longer exists").await?;
+        return Ok(TurnEnd::Finished);
+    };
+    let Some(agent) = rt.store.get_agent(session.agent_id).await? else {
+        fail(rt, item, TurnErrorKind::Internal, "agent no longer exists").await?;
+        return Ok(TurnEnd::Finished);
+    };
+
+    let history = rt
+        .store
+        .recent_messages(session.id, rt.config.history_limit)
+        .await?;
+    let current = match history.iter().find(|m| m.id == item.message_id) {
+        Some(m) => m.clone(),
+        None => {
+            let found = rt
+                .store
+                .list_messages(session.id, item.message_seq - 1, 1)
+                .await?;
+            match found.into_iter().find(|m| m.id == item.message_id) {
+                Some(m) => m,
+                None => {
+                    fail(rt, item, TurnErrorKind::Internal, "message no longer exists").await?;
+                    return Ok(TurnEnd::Finished);
+                }
+            }
+        }
+    };
+    rt.hub.publish(
+        turn_id,
+        TurnEvent::Started {
+            turn_id,
+            session_id: session.id,
+            message_id: current.id,
+        },
+    );
+
+    let (provider, model) = match rt.models.resolve(&agent.model) {
+        Ok(resolved) => resolved,
+        Err(err) => {
+            let failure = Failure::from_llm(&err);
+            fail(rt, item, failure.kind, &failure.message).await?;
+            return Ok(TurnEnd::Finished);
+        }
+    };
+
+    let mut state = LoopState {
+        rt,
+        session: &session,
+        agent: &agent,
+        provider,
+        model,
+        item,
+        started,
+        first_token: None,
+        new_messages: Vec::new(),
+        usage: Vec::new(),
+    };
+    let context = order_for_turn(history, &current);
+    match state.run(&context).await {
+        Ok(final_id) => {
+            let end = state.commit(final_id).await?;
+            rt.metrics
+                .turn_duration
+                .observe(started.elapsed().as_secs_f64());
+            Ok(end)
+        }
+        Err(StepError::Cancelled) => {
+            info!(%turn_id, "Turn abandoned by shutdown; it stays in the inbox");
+            rt.hub.publish(
+                turn_id,
+                TurnEvent::Error {
+                    kind: TurnErrorKind::Cancelled,
+                    message: "the server is shutting down; the message will be answered after \
+                              it restarts"
+                        .to_owned(),
+                },
+            );
+            Ok(TurnEnd::Abandoned)
+        }
+        Err(StepError::Failed(failure)) => {
+            fail(rt, item, failure.kind, &failure.message).await?;
+            Ok(TurnEnd::Finished)
+        }
+    }
+}
+
+/// Marks the item failed and tells the subscribers.
+async fn fail(
+    rt: &Shared,
+    item: &InboxItem,
+    kind: TurnErrorKind,
+    message: &str,
+) -> Result<(), StoreError> {
+    warn!(turn_id = %item.turn_id, kind = kind.as_str(), %message, "Turn failed");
+    rt.store.fail_turn(item.turn_id, message).await?;
+    Metrics::count(&rt.metrics.turns, kind.as_str(), 1);
+    rt.hub.publish(
+        item.turn_id,
+        TurnEvent::Error {
+            kind,
+            message: message.to_owned(),
+        },
+    );
+    Ok(())
+}
+
+struct LoopState<'a> {
+    rt: &'a Shared,
+    session: &'a Session,
+    agent: &'a Agent,
+    provider: Arc<dyn LlmProvider>,
+    model: String,
+    item: &'a InboxItem,
+    started: Instant,
+    first_token: Option<Instant>,
+    new_messages: Vec<Message>,
+    usage: Vec<UsageRecord>,
+}
+
+impl LoopState<'_> {
+    fn outbound(&self, role: Role, content: String) -> Message {
+        Message::new(
+            self.session.id,
+            self.session.channel,
+            Direction::Outbound,
+            role,
+            content,
+        )
+    }
+
+    /// Runs model calls and tool calls until a final answer; returns its message id.
+    async fn run(&mut self, context: &[Message]) -> Result<MessageId, StepError> {
+        let tools = self.rt.tools.specs(&self.agent.tools);
+        let mut conversation = to_chat(context);
+        let max_steps = self.agent.max_steps.max(1);
+        for _step in 0..max_steps {
+            let request = CompletionRequest {
+                model: self.model.clone(),
+                system: (!self.agent.system_prompt.is_empty())
+                    .then(|| self.agent.system_prompt.clone()),
+                messages: conversation.clone(),
+                tools: tools.clone(),
+                max_output_tokens: self.agent.max_output_tokens,
+                temperature: self.agent.temperature,
+            };
+            let (text, calls) = self.call_model(request).await?;
+            if calls.is_empty() {
+                let msg = self.outbound(Role::Assistant, text);
+                let id = msg.id;
+                self.new_messages.push(msg);
+                return Ok(id);
+            }
+            let mut assistant = self.outbound(Role::Assistant, text);
+            assistant.tool_calls = calls;
+            let results = self.run_tools(&assistant.tool_calls).await?;
+            let start = self.new_messages.len();
+            self.new_messages.push(assistant);
+            self.new_messages.extend(results);
+            conversation.extend(to_chat(&self.new_messages[start..]));
+        }
+        Err(StepError::Failed(Failure {
+            kind: TurnErrorKind::StepLimit,
+            message: format!(
+                "the agent used all {max_steps} steps without a final answer; raise the agent's \
+                 max_steps or ask for less"
+            ),
+        }))
+    }
+
+    /// One model call, streamed: returns the text and the tool calls it made.
+    async fn call_model(
+        &mut self,
+        request: CompletionRequest,
+    ) -> Result<(String, Vec<ToolCall>), StepError> {
+        let cancel = self.rt.cancel.clone();
+        let mut stream = tokio::select! {
+            r = self.provider.complete(request) => r.map_err(|e| StepError::Failed(Failure::from_llm(&e)))?,
+            () = cancel.cancelled() => return Err(StepError::Cancelled),
+        };
+        let mut text = String::new();
+        let mut calls = Vec::new();
+        let mut usage = Usage::default();
+        let mut saw_usage = false;
+        loop {
+            let chunk = tokio::select! {
+                c = stream.next() => c,
+                () = cancel.cancelled() => return Err(StepError::Cancelled),
+            };
+            let Some(chunk) = chunk else { break };
+            match chunk {
+                Ok(CompletionChunk::TextDelta { text: delta }) => {
+                    if delta.is_empty() {
+                        continue;
+                    }
+                    if self.first_token.is_none() {
+                        let now = Instant::now();
+                        self.first_token = Some(now);
+                        self.rt
+                            .metrics
+                            .first_token
+                            .observe((now - self.started).as_secs_f64());
+                    }
+                    text.push_str(&delta);
+                    self.rt
+                        .hub
+                        .publish(self.item.turn_id, TurnEvent::TextDelta { text: delta });
+                }
+                Ok(CompletionChunk::ToolUse { id, name, input }) => calls.push(ToolCall {
+                    id,
+                    name,
+                    arguments: input,
+                }),
+                Ok(CompletionChunk::Usage { usage: u }) => {
+                    usage.add(&u);
+                    saw_usage = true;
+                }
+                Ok(CompletionChunk::Done { .. }) => break,
+                Ok(_) => {}
+                Err(err) => {
+                    self.record_usage(usage, saw_usage);
+                    return Err(StepError::Failed(Failure::from_llm(&err)));
+                }
+            }
+        }
+        self.record_usage(usage, saw_usage);
+        Ok((text, calls))
+    }
+
+    fn record_usage(&mut self, usage: Usage, saw_usage: bool) {
+        if !saw_usage {
+            return;
+        }
+        let metrics = &self.rt.metrics;
+        for (kind, n) in [
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cache_read", usage.cache_read_tokens),
+            ("cache_write", usage.cache_write_tokens),
+        ] {
+            Metrics::count(&metrics.tokens, kind, n);
+        }
+        self.rt.hub.publish(
+            self.item.turn_id,
+            TurnEvent::Usage {
+                model: self.agent.model.clone(),
+                usage,
+            },
+        );
+        self.usage.push(UsageRecord {
+            id: uuid::Uuid::new_v4(),
+            turn_id: self.item.turn_id,
+            session_id: self.session.id,
+            user_id: self.session.user_id,
+            agent_id: self.agent.id,
+            model: self.agent.model.clone(),
+            usage,
+            cost_micros: None,
+            created_at: Utc::now(),
+        });
+    }
+
+    /// Runs the calls of one model answer concurrently; returns the tool messages in call order.
+    async fn run_tools(&self, calls: &[ToolCall]) -> Result<Vec<Message>, StepError> {
+        let rt = self.rt;
+        let limits = rt.config.tool_limits;
+        let allowed: &[String] = &self.agent.tools;
+        let runs = calls.iter().map(|call| {
+            let ctx = ToolContext {
+                session_id: self.session.id,
+                agent_id: self.agent.id,
+                user_id: self.session.user_id,
+                turn_id: self.item.turn_id,
+                cancel: rt.cancel.child_token(),
+                deadline: tokio::time::Instant::now() + limits.timeout,
+            };
+            rt.hub.publish(
+                self.item.turn_id,
+                TurnEvent::ToolCallStarted {
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                },
+            );
+            async move {
+                let started = Instant::now();
+                let out = tools::execute(
+                    &rt.tools,
+                    allowed,
+                    &call.name,
+                    call.arguments.clone(),
+                    ctx,
+                    limits,
+                )
+                .await;
+                (call, out, started.elapsed())
+            }
+        });
+        let finished = join_all(runs).await;
+        if rt.cancel.is_cancelled() {
+            return Err(StepError::Cancelled);
+        }
+        let mut messages = Vec::with_capacity(finished.len());
+        for (call, out, elapsed) in finished {
+            rt.metrics
+                .tool_calls
+                .get_or_create(&ToolLabels {
+                    tool: call.name.clone(),
+                    outcome: if out.is_error { "error" } else { "ok" }.to_owned(),
+                })
+                .inc();
+            rt.hub.publish(
+                self.item.turn_id,
+                TurnEvent::ToolCallFinished {
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    output: out.content.clone(),
+                    is_error: out.is_error,
+                    duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                },
+            );
+            let mut msg = self.outbound(Role::Tool, out.content);
+            msg.tool_call_id = Some(call.id.clone());
+            msg.is_error = out.is_error;
+            msg.attachments = out.attachments;
+            messages.push(msg);
+        }
+        Ok(messages)
+    }
+
+    /// Commits the turn and publishes `Done`.
+    async fn commit(self, final_id: MessageId) -> Result<TurnEnd, StoreError> {
+        let rt = self.rt;
+        let turn_id = self.item.turn_id;
+        // Replies to API clients were streamed to them; platform replies go through the outbox.
+        let status = match self.session.channel {
+            ChannelKind::Grpc | ChannelKind::Http => DeliveryStatus::Delivered,
+            _ => DeliveryStatus::Pending,
+        };
+        let commit = TurnCommit {
+            turn_id,
+            session_id: self.session.id,
+            messages: self.new_messages,
+            usage: self.usage,
+            delivery: Some(NewDelivery {
+                id: DeliveryId::new(),
+                message_id: final_id,
+                channel: self.session.channel,
+                status,
+            }),
+        };
+        let message_id = match rt.store.complete_turn(&commit).await? {
+            CommitOutcome::Committed => final_id,
+            CommitOutcome::AlreadyCompleted => {
+                // Another worker answered first; report its answer, not ours.
+                warn!(%turn_id, "Turn was already completed elsewhere; discarding this answer");
+                match rt.store.get_delivery_for_turn(turn_id).await? {
+                    Some(d) => d.message_id,
+                    None => final_id,
+                }
+            }
+        };
+        rt.metrics
+            .turns
+            .get_or_create(&KindLabel {
+                kind: "done".to_owned(),
+            })
+            .inc();
+        rt.hub.publish(
+            turn_id,
+            TurnEvent::Done {
+                turn_id,
+                session_id: self.session.id,
+                message_id,
+            },
+        );
+        Ok(TurnEnd::Finished)
+    }
+}

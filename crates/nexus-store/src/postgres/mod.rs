@@ -1,0 +1,153 @@
+//! The PostgreSQL and CockroachDB backend. Everything here stays inside what both accept:
+//! application-generated UUID keys, `INSERT … ON CONFLICT`, no sequences, no advisory locks
+//! (migrations run with sqlx's locking off), no LISTEN/NOTIFY. Multi-statement writes run under
+//! `crate::retry` so serialization failures (CockroachDB runs SERIALIZABLE) are retried.
+//!
+//! Row decoding is shared with SQLite (`crate::codec`); only SQL and binds live here. Must
+//! never contain business rules.
+
+mod accounts;
+mod agents;
+mod turns;
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::OpenOptions;
+use crate::codec::{self, Cols, column_error, db};
+use crate::error::{StoreError, StoreResult};
+use crate::records::{Backend, MigrationStatus};
+use crate::traits::Store;
+
+/// The PostgreSQL migrations, embedded at build time, run without sqlx's advisory lock
+/// (CockroachDB has none): one process runs migrations (`nexus migrate`, or the first replica
+/// with `migrate` on).
+static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.set_locking(false);
+    migrator
+});
+
+/// The PostgreSQL/CockroachDB store. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database `url` names (`postgres://…` or `postgresql://…`), and applies
+    /// migrations when `options.migrate` is set.
+    pub async fn connect(url: &str, options: &OpenOptions) -> StoreResult<Self> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect)
+            .await
+            .map_err(db)?;
+        let store = PostgresStore { pool };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// The connection pool, for code that needs SQL of its own (tests, search indexes).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction.
+    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(db)
+    }
+}
+
+fn get<'r, T>(row: &'r PgRow, col: &'static str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(col).map_err(|e| column_error(col, e))
+}
+
+impl Cols for PgRow {
+    fn uuid(&self, col: &'static str) -> StoreResult<Uuid> {
+        get(self, col)
+    }
+    fn text(&self, col: &'static str) -> StoreResult<String> {
+        get(self, col)
+    }
+    fn opt_text(&self, col: &'static str) -> StoreResult<Option<String>> {
+        get(self, col)
+    }
+    fn int(&self, col: &'static str) -> StoreResult<i64> {
+        get(self, col)
+    }
+    fn opt_int(&self, col: &'static str) -> StoreResult<Option<i64>> {
+        get(self, col)
+    }
+    fn flag(&self, col: &'static str) -> StoreResult<bool> {
+        get(self, col)
+    }
+    fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>> {
+        get(self, col)
+    }
+    fn time(&self, col: &'static str) -> StoreResult<DateTime<Utc>> {
+        get(self, col)
+    }
+    fn opt_time(&self, col: &'static str) -> StoreResult<Option<DateTime<Utc>>> {
+        get(self, col)
+    }
+    fn opt_f32(&self, col: &'static str) -> StoreResult<Option<f32>> {
+        get(self, col)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    async fn migration_status(&self) -> StoreResult<MigrationStatus> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        let applied: Vec<i64> = if exists {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?
+        } else {
+            Vec::new()
+        };
+        Ok(codec::migration_status(&MIGRATOR, applied))
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migration)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

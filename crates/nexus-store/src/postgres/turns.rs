@@ -1,0 +1,509 @@
+//! PostgreSQL: the inbox (enqueue, turn commit), the outbox, usage records and leases. The two
+//! write transactions of a turn (`enqueue`, `complete_turn`) are kept to a handful of
+//! statements each; both run under [`with_retry`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use nexus_core::{ChannelKind, DeliveryId, Message, SessionId, TurnId};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+
+use super::PostgresStore;
+use crate::codec::{
+    self, MessageJson, db, delivery_cols, first_seq, inbox_cols, message_cols, signed,
+    usage_cols, write_error,
+};
+use crate::error::{StoreError, StoreResult};
+use crate::records::{
+    CommitOutcome, Delivery, DeliveryStatus, EnqueueOutcome, InboxItem, InboxStatus, NewInbound,
+    TurnCommit, UsageFilter, UsageRecord,
+};
+use crate::retry::with_retry;
+use crate::traits::{InboxStore, LeaseStore, OutboxStore, UsageStore};
+
+/// Rows per multi-row INSERT (PostgreSQL allows 65535 bound values per statement).
+const ROWS_PER_INSERT: usize = 200;
+
+/// What one run of the enqueue transaction found.
+enum Enqueued {
+    Done(EnqueueOutcome),
+    /// Another writer inserted the same dedupe key between our check and our insert.
+    LostRace,
+}
+
+impl PostgresStore {
+    async fn enqueue_once(
+        &self,
+        inbound: &NewInbound,
+        json: &MessageJson,
+    ) -> StoreResult<Enqueued> {
+        let m = &inbound.message;
+        let mut tx = self.write().await?;
+        if let Some(key) = &inbound.dedupe {
+            let existing = sqlx::query(concat!(
+                "SELECT ",
+                inbox_cols!(),
+                " FROM inbox WHERE dedupe_channel = $1 AND dedupe_account = $2 \
+                 AND dedupe_external_id = $3"
+            ))
+            .bind(key.channel.as_str())
+            .bind(&key.account)
+            .bind(&key.external_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            if let Some(row) = existing {
+                let item = codec::inbox_item(&row)?;
+                tx.rollback().await.map_err(db)?;
+                return Ok(Enqueued::Done(EnqueueOutcome::Duplicate(item)));
+            }
+        }
+        let now = codec::now();
+        let seq = bump_seq(&mut tx, m.session_id, 1, now).await?;
+        insert_messages(&mut tx, m.session_id, std::slice::from_ref(m), seq, Some(json)).await?;
+        let turn_id = TurnId::new();
+        let (channel, account, external_id) = match &inbound.dedupe {
+            Some(k) => (Some(k.channel.as_str()), Some(&k.account), Some(&k.external_id)),
+            None => (None, None, None),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (turn_id, session_id, message_id, message_seq, status, attempts, \
+             dedupe_channel, dedupe_account, dedupe_external_id, created_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $8)",
+        )
+        .bind(turn_id.as_uuid())
+        .bind(m.session_id.as_uuid())
+        .bind(m.id.as_uuid())
+        .bind(seq)
+        .bind(channel)
+        .bind(account)
+        .bind(external_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tx.rollback().await.map_err(db)?;
+                return Ok(Enqueued::LostRace);
+            }
+            Err(e) => return Err(db(e)),
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(Enqueued::Done(EnqueueOutcome::Enqueued(InboxItem {
+            turn_id,
+            session_id: m.session_id,
+            message_id: m.id,
+            message_seq: seq,
+            status: InboxStatus::Pending,
+            attempts: 0,
+            error: None,
+            created_at: now,
+            completed_at: None,
+        })))
+    }
+
+    async fn complete_turn_once(
+        &self,
+        commit: &TurnCommit,
+        json: &[MessageJson],
+    ) -> StoreResult<CommitOutcome> {
+        let now = codec::now();
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE inbox SET status = 'done', completed_at = $2 \
+             WHERE turn_id = $1 AND status = 'pending' RETURNING session_id",
+        )
+        .bind(commit.turn_id.as_uuid())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(row) = done else {
+            let exists = turn_exists(&mut tx, commit.turn_id).await?;
+            tx.rollback().await.map_err(db)?;
+            return if exists {
+                Ok(CommitOutcome::AlreadyCompleted)
+            } else {
+                Err(StoreError::NotFound { what: "inbox item" })
+            };
+        };
+        let session: uuid::Uuid = row.try_get(0).map_err(db)?;
+        if session != commit.session_id.as_uuid() {
+            tx.rollback().await.map_err(db)?;
+            return Err(StoreError::NotFound { what: "inbox item of the session" });
+        }
+        if !commit.messages.is_empty() {
+            let first = bump_seq(&mut tx, commit.session_id, commit.messages.len(), now).await?;
+            for (i, chunk) in commit.messages.chunks(ROWS_PER_INSERT).enumerate() {
+                let start = i * ROWS_PER_INSERT;
+                let seq = first + signed("message seq", start as u64)?;
+                let json = json.get(start..start + chunk.len());
+                insert_messages_json(&mut tx, commit.session_id, chunk, seq, json).await?;
+            }
+        }
+        for chunk in commit.usage.chunks(ROWS_PER_INSERT) {
+            insert_usage(&mut tx, chunk).await?;
+        }
+        if let Some(d) = &commit.delivery {
+            sqlx::query(
+                "INSERT INTO deliveries (id, turn_id, session_id, message_id, channel, status, \
+                 attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
+            )
+            .bind(d.id.as_uuid())
+            .bind(commit.turn_id.as_uuid())
+            .bind(commit.session_id.as_uuid())
+            .bind(d.message_id.as_uuid())
+            .bind(d.channel.as_str())
+            .bind(d.status.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_error("delivery", "delivered message", e))?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(CommitOutcome::Committed)
+    }
+}
+
+/// Reserves `n` consecutive seq numbers of a session (touching its `updated_at`) and returns
+/// the first. `NotFound` if the session does not exist.
+async fn bump_seq(
+    conn: &mut PgConnection,
+    session: SessionId,
+    n: usize,
+    now: DateTime<Utc>,
+) -> StoreResult<i64> {
+    let n = signed("message count", n as u64)?;
+    let next: Option<i64> = sqlx::query_scalar(
+        "UPDATE sessions SET next_seq = next_seq + $2, updated_at = $3 WHERE id = $1 \
+         RETURNING next_seq",
+    )
+    .bind(session.as_uuid())
+    .bind(n)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let next = next.ok_or(StoreError::NotFound { what: "session" })?;
+    Ok(first_seq(next, n as usize))
+}
+
+async fn turn_exists(conn: &mut PgConnection, turn: TurnId) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inbox WHERE turn_id = $1)")
+        .bind(turn.as_uuid())
+        .fetch_one(conn)
+        .await
+        .map_err(db)
+}
+
+async fn insert_messages(
+    conn: &mut PgConnection,
+    session: SessionId,
+    messages: &[Message],
+    first_seq: i64,
+    json: Option<&MessageJson>,
+) -> StoreResult<()> {
+    insert_messages_json(conn, session, messages, first_seq, json.map(std::slice::from_ref)).await
+}
+
+/// Inserts `messages` with seq `first_seq`, `first_seq + 1`, … in one statement; `json` holds
+/// their pre-encoded JSON columns (encoded here when absent).
+async fn insert_messages_json(
+    conn: &mut PgConnection,
+    session: SessionId,
+    messages: &[Message],
+    first_seq: i64,
+    json: Option<&[MessageJson]>,
+) -> StoreResult<()> {
+    let encoded;
+    let json = match json {
+        Some(json) if json.len() == messages.len() => json,
+        _ => {
+            encoded = messages.iter().map(MessageJson::of).collect::<StoreResult<Vec<_>>>()?;
+            &encoded
+        }
+    };
+    let mut q = QueryBuilder::<Postgres>::new(concat!("INSERT INTO messages (", message_cols!(), ") "));
+    let mut seq = first_seq;
+    q.push_values(messages.iter().zip(json), |mut b, (m, j)| {
+        b.push_bind(m.id.as_uuid())
+            .push_bind(session.as_uuid())
+            .push_bind(seq)
+            .push_bind(m.channel.as_str())
+            .push_bind(m.direction.as_str())
+            .push_bind(m.role.as_str())
+            .push_bind(m.content.as_str())
+            .push_bind(j.tool_calls.as_str())
+            .push_bind(m.tool_call_id.as_deref())
+            .push_bind(m.is_error)
+            .push_bind(j.attachments.as_str())
+            .push_bind(j.metadata.as_str())
+            .push_bind(m.created_at);
+        seq += 1;
+    });
+    q.build()
+        .execute(conn)
+        .await
+        .map_err(|e| write_error("message", "session", e))?;
+    Ok(())
+}
+
+async fn insert_usage(conn: &mut PgConnection, records: &[UsageRecord]) -> StoreResult<()> {
+    let mut rows = Vec::with_capacity(records.len());
+    for r in records {
+        rows.push((
+            r,
+            [
+                signed("usage input_tokens", r.usage.input_tokens)?,
+                signed("usage output_tokens", r.usage.output_tokens)?,
+                signed("usage cache_read_tokens", r.usage.cache_read_tokens)?,
+                signed("usage cache_write_tokens", r.usage.cache_write_tokens)?,
+            ],
+        ));
+    }
+    let mut q = QueryBuilder::<Postgres>::new(concat!("INSERT INTO usage (", usage_cols!(), ") "));
+    q.push_values(rows, |mut b, (r, tokens)| {
+        b.push_bind(r.id)
+            .push_bind(r.turn_id.as_uuid())
+            .push_bind(r.session_id.as_uuid())
+            .push_bind(r.user_id.as_uuid())
+            .push_bind(r.agent_id.as_uuid())
+            .push_bind(r.model.as_str())
+            .push_bind(tokens[0])
+            .push_bind(tokens[1])
+            .push_bind(tokens[2])
+            .push_bind(tokens[3])
+            .push_bind(r.cost_micros)
+            .push_bind(r.created_at);
+    });
+    q.build()
+        .execute(conn)
+        .await
+        .map_err(|e| write_error("usage record", "usage record", e))?;
+    Ok(())
+}
+
+#[async_trait]
+impl InboxStore for PostgresStore {
+    async fn enqueue(&self, inbound: &NewInbound) -> StoreResult<EnqueueOutcome> {
+        let json = MessageJson::of(&inbound.message)?;
+        // A lost dedupe race means the other item is now committed: the next run returns it.
+        for _ in 0..crate::retry::MAX_ATTEMPTS {
+            let run = with_retry("enqueue", || self.enqueue_once(inbound, &json)).await?;
+            if let Enqueued::Done(outcome) = run {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::Conflict { what: "inbox dedupe key" })
+    }
+
+    async fn get_inbox_item(&self, turn_id: TurnId) -> StoreResult<Option<InboxItem>> {
+        sqlx::query(concat!("SELECT ", inbox_cols!(), " FROM inbox WHERE turn_id = $1"))
+            .bind(turn_id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| codec::inbox_item(&r))
+            .transpose()
+    }
+
+    async fn pending_inbox(&self, session_id: SessionId) -> StoreResult<Vec<InboxItem>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            inbox_cols!(),
+            " FROM inbox WHERE session_id = $1 AND status = 'pending' ORDER BY message_seq"
+        ))
+        .bind(session_id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(codec::inbox_item)
+        .collect()
+    }
+
+    async fn sessions_with_pending(&self, limit: u32) -> StoreResult<Vec<SessionId>> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT session_id FROM inbox WHERE status = 'pending' LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(ids.into_iter().map(SessionId::from).collect())
+    }
+
+    async fn begin_attempt(&self, turn_id: TurnId) -> StoreResult<u32> {
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "UPDATE inbox SET attempts = attempts + 1 WHERE turn_id = $1 RETURNING attempts",
+        )
+        .bind(turn_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let attempts = attempts.ok_or(StoreError::NotFound { what: "inbox item" })?;
+        u32::try_from(attempts).map_err(|_| StoreError::Corrupt {
+            what: "inbox attempts",
+            detail: format!("{attempts} is out of range"),
+        })
+    }
+
+    async fn complete_turn(&self, commit: &TurnCommit) -> StoreResult<CommitOutcome> {
+        let json = commit
+            .messages
+            .iter()
+            .map(MessageJson::of)
+            .collect::<StoreResult<Vec<_>>>()?;
+        with_retry("complete_turn", || self.complete_turn_once(commit, &json)).await
+    }
+
+    async fn fail_turn(&self, turn_id: TurnId, error: &str) -> StoreResult<CommitOutcome> {
+        let done = sqlx::query(
+            "UPDATE inbox SET status = 'failed', error = $2, completed_at = $3 \
+             WHERE turn_id = $1 AND status = 'pending'",
+        )
+        .bind(turn_id.as_uuid())
+        .bind(error)
+        .bind(codec::now())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() > 0 {
+            return Ok(CommitOutcome::Committed);
+        }
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        if turn_exists(&mut conn, turn_id).await? {
+            Ok(CommitOutcome::AlreadyCompleted)
+        } else {
+            Err(StoreError::NotFound { what: "inbox item" })
+        }
+    }
+}
+
+#[async_trait]
+impl OutboxStore for PostgresStore {
+    async fn get_delivery_for_turn(&self, turn_id: TurnId) -> StoreResult<Option<Delivery>> {
+        sqlx::query(concat!("SELECT ", delivery_cols!(), " FROM deliveries WHERE turn_id = $1"))
+            .bind(turn_id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| codec::delivery(&r))
+            .transpose()
+    }
+
+    async fn pending_deliveries(
+        &self,
+        channel: ChannelKind,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            delivery_cols!(),
+            " FROM deliveries WHERE channel = $1 AND status IN ('pending', 'ambiguous') \
+             ORDER BY created_at, id LIMIT $2"
+        ))
+        .bind(channel.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(codec::delivery)
+        .collect()
+    }
+
+    async fn update_delivery(
+        &self,
+        id: DeliveryId,
+        status: DeliveryStatus,
+        platform_message_id: Option<&str>,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = $2, \
+             platform_message_id = COALESCE($3, platform_message_id), last_error = $4, \
+             attempts = attempts + 1, updated_at = $5 WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .bind(status.as_str())
+        .bind(platform_message_id)
+        .bind(error)
+        .bind(codec::now())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: "delivery" });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UsageStore for PostgresStore {
+    async fn list_usage(&self, filter: &UsageFilter) -> StoreResult<Vec<UsageRecord>> {
+        let mut q =
+            QueryBuilder::<Postgres>::new(concat!("SELECT ", usage_cols!(), " FROM usage WHERE 1 = 1"));
+        if let Some(user) = filter.user_id {
+            q.push(" AND user_id = ").push_bind(user.as_uuid());
+        }
+        if let Some(agent) = filter.agent_id {
+            q.push(" AND agent_id = ").push_bind(agent.as_uuid());
+        }
+        if let Some(session) = filter.session_id {
+            q.push(" AND session_id = ").push_bind(session.as_uuid());
+        }
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(since);
+        }
+        q.push(" ORDER BY created_at, id");
+        q.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(codec::usage_record)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl LeaseStore for PostgresStore {
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        let now = codec::now();
+        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let won: Option<String> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= $4 \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(expires)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(won.is_some())
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! SQLite: agents, sessions and the reads of a session's messages.
+
+use async_trait::async_trait;
+use nexus_core::{Agent, AgentId, ChannelKind, Message, Session, SessionId, UserId};
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{SqliteStore, us};
+use crate::codec::{
+    self, agent_cols, db, limit_or_all, limit_or_default, message_cols, session_cols, write_error,
+};
+use crate::error::{StoreError, StoreResult};
+use crate::records::SessionFilter;
+use crate::traits::{AgentStore, SessionStore};
+
+/// Sessions listed when a filter sets no limit.
+const DEFAULT_SESSION_LIMIT: u32 = 100;
+
+#[async_trait]
+impl AgentStore for SqliteStore {
+    async fn create_agent(&self, a: &Agent) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO agents (",
+            agent_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(a.id.as_uuid())
+        .bind(a.owner_id.as_uuid())
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(&a.system_prompt)
+        .bind(&a.model)
+        .bind(codec::json("agent fallback_models", &a.fallback_models)?)
+        .bind(codec::json("agent tools", &a.tools)?)
+        .bind(i64::from(a.max_steps))
+        .bind(a.max_output_tokens.map(i64::from))
+        .bind(a.temperature)
+        .bind(us(a.created_at))
+        .bind(us(a.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| write_error("agent name", "owner", e))?;
+        Ok(())
+    }
+
+    async fn get_agent(&self, id: AgentId) -> StoreResult<Option<Agent>> {
+        sqlx::query(concat!("SELECT ", agent_cols!(), " FROM agents WHERE id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| codec::agent(&r))
+            .transpose()
+    }
+
+    async fn get_agent_by_name(&self, owner: UserId, name: &str) -> StoreResult<Option<Agent>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE owner_id = $1 AND name = $2"
+        ))
+        .bind(owner.as_uuid())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::agent(&r))
+        .transpose()
+    }
+
+    async fn list_agents(&self, owner: Option<UserId>) -> StoreResult<Vec<Agent>> {
+        let rows = match owner {
+            Some(owner) => sqlx::query(concat!(
+                "SELECT ",
+                agent_cols!(),
+                " FROM agents WHERE owner_id = $1 ORDER BY name, id"
+            ))
+            .bind(owner.as_uuid())
+            .fetch_all(&self.pool)
+            .await,
+            None => sqlx::query(concat!("SELECT ", agent_cols!(), " FROM agents ORDER BY name, id"))
+                .fetch_all(&self.pool)
+                .await,
+        };
+        rows.map_err(db)?.iter().map(codec::agent).collect()
+    }
+
+    async fn update_agent(&self, a: &Agent) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE agents SET name = $2, description = $3, system_prompt = $4, model = $5, \
+             fallback_models = $6, tools = $7, max_steps = $8, max_output_tokens = $9, \
+             temperature = $10, updated_at = $11 WHERE id = $1",
+        )
+        .bind(a.id.as_uuid())
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(&a.system_prompt)
+        .bind(&a.model)
+        .bind(codec::json("agent fallback_models", &a.fallback_models)?)
+        .bind(codec::json("agent tools", &a.tools)?)
+        .bind(i64::from(a.max_steps))
+        .bind(a.max_output_tokens.map(i64::from))
+        .bind(a.temperature)
+        .bind(us(a.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| write_error("agent name", "agent", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: "agent" });
+        }
+        Ok(())
+    }
+
+    async fn delete_agent(&self, id: AgentId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM agents WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO sessions (",
+            session_cols!(),
+            ", next_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)"
+        ))
+        .bind(s.id.as_uuid())
+        .bind(s.user_id.as_uuid())
+        .bind(s.agent_id.as_uuid())
+        .bind(s.channel.as_str())
+        .bind(&s.scope)
+        .bind(&s.title)
+        .bind(us(s.created_at))
+        .bind(us(s.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| write_error("session", "user or agent", e))?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        sqlx::query(concat!("SELECT ", session_cols!(), " FROM sessions WHERE id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| codec::session(&r))
+            .transpose()
+    }
+
+    async fn find_session(
+        &self,
+        user_id: UserId,
+        agent_id: AgentId,
+        channel: ChannelKind,
+        scope: &str,
+    ) -> StoreResult<Option<Session>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions WHERE user_id = $1 AND agent_id = $2 AND channel = $3 AND scope = $4"
+        ))
+        .bind(user_id.as_uuid())
+        .bind(agent_id.as_uuid())
+        .bind(channel.as_str())
+        .bind(scope)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::session(&r))
+        .transpose()
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<Session>> {
+        let mut q = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions WHERE 1 = 1"
+        ));
+        if let Some(user) = filter.user_id {
+            q.push(" AND user_id = ").push_bind(user.as_uuid());
+        }
+        if let Some(agent) = filter.agent_id {
+            q.push(" AND agent_id = ").push_bind(agent.as_uuid());
+        }
+        q.push(" ORDER BY updated_at DESC, id LIMIT ")
+            .push_bind(limit_or_default(filter.limit, DEFAULT_SESSION_LIMIT));
+        q.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(codec::session)
+            .collect()
+    }
+
+    async fn list_messages(
+        &self,
+        session_id: SessionId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            message_cols!(),
+            " FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(session_id.as_uuid())
+        .bind(after_seq)
+        .bind(limit_or_all(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(codec::message)
+        .collect()
+    }
+
+    async fn recent_messages(
+        &self,
+        session_id: SessionId,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let mut messages = sqlx::query(concat!(
+            "SELECT ",
+            message_cols!(),
+            " FROM messages WHERE session_id = $1 ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(session_id.as_uuid())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(codec::message)
+        .collect::<StoreResult<Vec<_>>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+}

@@ -1,0 +1,182 @@
+//! The embedded SQLite backend: one database file in WAL mode, a small connection pool, and
+//! write transactions opened with `BEGIN IMMEDIATE` so that two writers never deadlock on a
+//! lock upgrade (the second waits for the first, up to the busy timeout, then retries).
+//!
+//! Timestamps are stored as integer microseconds since the epoch and ids as 16-byte blobs; the
+//! schema is `migrations/sqlite`. Row decoding is shared with PostgreSQL (`crate::codec`); only
+//! SQL and binds live here. Must never contain business rules.
+
+mod accounts;
+mod agents;
+mod turns;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::codec::{self, Cols, column_error, db};
+use crate::error::{StoreError, StoreResult};
+use crate::records::{Backend, MigrationStatus};
+use crate::traits::Store;
+use crate::OpenOptions;
+
+/// The SQLite migrations, embedded at build time.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a statement waits for another connection's write lock before failing with BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite store. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database `url` names (`sqlite:PATH`, `sqlite://PATH`,
+    /// `sqlite::memory:`), and applies migrations when `options.migrate` is set.
+    pub async fn connect(url: &str, options: &OpenOptions) -> StoreResult<Self> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool = if in_memory {
+            // Every connection to a private in-memory database sees its own empty database:
+            // keep exactly one, forever.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
+        }
+        .connect_with(connect)
+        .await
+        .map_err(db)?;
+        let store = SqliteStore { pool };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// The connection pool, for code that needs SQL of its own (tests, search indexes).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction holding the database's write lock from its first statement.
+    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    }
+}
+
+/// A timestamp as stored: microseconds since the epoch.
+pub(crate) fn us(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn get<'r, T>(row: &'r SqliteRow, col: &'static str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(col).map_err(|e| column_error(col, e))
+}
+
+fn from_us(col: &'static str, micros: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt {
+        what: col,
+        detail: format!("timestamp {micros} is out of range"),
+    })
+}
+
+impl Cols for SqliteRow {
+    fn uuid(&self, col: &'static str) -> StoreResult<Uuid> {
+        get(self, col)
+    }
+    fn text(&self, col: &'static str) -> StoreResult<String> {
+        get(self, col)
+    }
+    fn opt_text(&self, col: &'static str) -> StoreResult<Option<String>> {
+        get(self, col)
+    }
+    fn int(&self, col: &'static str) -> StoreResult<i64> {
+        get(self, col)
+    }
+    fn opt_int(&self, col: &'static str) -> StoreResult<Option<i64>> {
+        get(self, col)
+    }
+    fn flag(&self, col: &'static str) -> StoreResult<bool> {
+        get(self, col)
+    }
+    fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>> {
+        get(self, col)
+    }
+    fn time(&self, col: &'static str) -> StoreResult<DateTime<Utc>> {
+        from_us(col, get(self, col)?)
+    }
+    fn opt_time(&self, col: &'static str) -> StoreResult<Option<DateTime<Utc>>> {
+        get::<Option<i64>>(self, col)?
+            .map(|v| from_us(col, v))
+            .transpose()
+    }
+    fn opt_f32(&self, col: &'static str) -> StoreResult<Option<f32>> {
+        get(self, col)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    async fn migration_status(&self) -> StoreResult<MigrationStatus> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+             AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        let applied: Vec<i64> = if exists {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?
+        } else {
+            Vec::new()
+        };
+        Ok(codec::migration_status(&MIGRATOR, applied))
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migration)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,1 +1,0 @@
-//! Storage conformance suite (being written).
