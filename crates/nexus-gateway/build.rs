@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         // Lets clients print API objects as JSON.
         .message_attribute(".nexus.v1", "#[derive(serde::Serialize)]")
+        .enum_attribute(".nexus.v1", "#[derive(serde::Serialize)]")
         .compile_with_config(config, &[file], &[proto_root])?;
     Ok(())
 }

@@ -1,1 +1,34 @@
 //! Nexus model providers.
+//!
+//! This crate owns the vendor wire formats behind the [`LlmProvider`] seam of `nexus-core`:
+//! the OpenAI provider ([`openai`]), and the mechanisms every provider shares, each in its own
+//! module — the SSE parser ([`sse`]), tool-call assembly, error classification, the
+//! [`Retrying`] wrapper ([`retry`]) and the [`ProviderRegistry`] ([`registry`]).
+//!
+//! Reliability wrappers go around `dyn LlmProvider`, assembled in
+//! [`ProviderRegistry::from_env`]; the order is retry (innermost) → failover → circuit breaker.
+//!
+//! This crate must never know about sessions, channels, storage or configuration files, and
+//! never decide anything by reading an error's message text.
+//!
+//! The neutral types are re-exported, so users write `nexus_llm::CompletionRequest`.
+
+mod assemble;
+mod classify;
+pub mod error;
+pub mod openai;
+pub mod registry;
+pub mod retry;
+pub mod sse;
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+
+pub use error::ConfigError;
+pub use nexus_core::llm::{
+    ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock,
+    ImageSource, LlmError, LlmProvider, ModelInfo, StopReason, ToolSpec, Usage,
+};
+pub use openai::{OpenAiConfig, OpenAiProvider};
+pub use registry::ProviderRegistry;
+pub use retry::{RetryPolicy, Retrying};

@@ -52,7 +52,11 @@ pub(crate) fn column_error(col: &'static str, err: sqlx::Error) -> StoreError {
 
 /// Maps a failed write: a unique violation is `Conflict { what }`, a foreign key violation is
 /// `NotFound { what: missing }` (the referenced record does not exist), the rest `Database`.
-pub(crate) fn write_error(what: &'static str, missing: &'static str, err: sqlx::Error) -> StoreError {
+pub(crate) fn write_error(
+    what: &'static str,
+    missing: &'static str,
+    err: sqlx::Error,
+) -> StoreError {
     if let sqlx::Error::Database(db) = &err {
         if db.is_unique_violation() {
             return StoreError::Conflict { what };
@@ -96,10 +100,11 @@ fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> StoreResult
 }
 
 fn parse<T: FromStr<Err = UnknownVariant>>(what: &'static str, text: &str) -> StoreResult<T> {
-    text.parse().map_err(|e: UnknownVariant| StoreError::Corrupt {
-        what,
-        detail: e.to_string(),
-    })
+    text.parse()
+        .map_err(|e: UnknownVariant| StoreError::Corrupt {
+            what,
+            detail: e.to_string(),
+        })
 }
 
 fn unsigned<T: TryFrom<i64>>(what: &'static str, value: i64) -> StoreResult<T> {
@@ -321,10 +326,7 @@ pub(crate) fn usage_record(r: &impl Cols) -> StoreResult<UsageRecord> {
             input_tokens: unsigned("usage input_tokens", r.int("input_tokens")?)?,
             output_tokens: unsigned("usage output_tokens", r.int("output_tokens")?)?,
             cache_read_tokens: unsigned("usage cache_read_tokens", r.int("cache_read_tokens")?)?,
-            cache_write_tokens: unsigned(
-                "usage cache_write_tokens",
-                r.int("cache_write_tokens")?,
-            )?,
+            cache_write_tokens: unsigned("usage cache_write_tokens", r.int("cache_write_tokens")?)?,
         },
         cost_micros: r.opt_int("cost_micros")?,
         created_at: r.time("created_at")?,
@@ -379,7 +381,11 @@ pub(crate) fn first_seq(next_after: i64, n: usize) -> i64 {
 
 /// Row limit for a `limit` argument where 0 means "no limit".
 pub(crate) fn limit_or_all(limit: u32) -> i64 {
-    if limit == 0 { i64::MAX } else { i64::from(limit) }
+    if limit == 0 {
+        i64::MAX
+    } else {
+        i64::from(limit)
+    }
 }
 
 /// Row limit for a `limit` argument where 0 means the store's default.
@@ -409,11 +415,17 @@ mod tests {
     fn unknown_statuses_are_corrupt() {
         assert!(matches!(
             inbox_status("weird"),
-            Err(StoreError::Corrupt { what: "inbox status", .. })
+            Err(StoreError::Corrupt {
+                what: "inbox status",
+                ..
+            })
         ));
         assert!(matches!(
             delivery_status("sent"),
-            Err(StoreError::Corrupt { what: "delivery status", .. })
+            Err(StoreError::Corrupt {
+                what: "delivery status",
+                ..
+            })
         ));
         assert_eq!(inbox_status("done").unwrap(), InboxStatus::Done);
     }

@@ -52,7 +52,9 @@ pub async fn open(url: &str, options: &OpenOptions) -> StoreResult<Arc<dyn Store
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url, options).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PostgresStore::connect(url, options).await?))
+        Ok(Arc::new(
+            postgres::PostgresStore::connect(url, options).await?,
+        ))
     } else {
         Err(StoreError::Config(format!(
             "unsupported database URL `{}`: expected sqlite:PATH, sqlite::memory: or postgres://…",

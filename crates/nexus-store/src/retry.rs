@@ -37,6 +37,20 @@ where
     }
 }
 
+/// [`with_retry`] for one statement (an implicit transaction), such as an upsert that races
+/// with other replicas.
+pub(crate) async fn retry_statement<T, F, Fut>(op: &'static str, mut statement: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    with_retry(op, || {
+        let run = statement();
+        async move { run.await.map_err(StoreError::Database) }
+    })
+    .await
+}
+
 /// Whether running the transaction again may succeed.
 pub(crate) fn is_transient(err: &StoreError) -> bool {
     match err {

@@ -21,14 +21,14 @@ fn files_under(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("dir entry").path();
             if path.is_dir() {
                 stack.push(path);
             } else {
                 out.push(
                     path.strip_prefix(root)
-                        .unwrap()
+                        .expect("under root")
                         .to_string_lossy()
                         .into_owned(),
                 );

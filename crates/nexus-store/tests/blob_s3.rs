@@ -7,6 +7,9 @@
 
 use bytes::Bytes;
 use nexus_store::blob::{BlobConfig, BlobKind, BlobStore, S3Config, testing};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path;
+use object_store::{Attribute, ObjectStoreExt as _};
 use secrecy::SecretString;
 
 const ENDPOINT_VAR: &str = "NEXUS_TEST_S3_ENDPOINT";
@@ -81,17 +84,37 @@ async fn objects_carry_a_native_content_type_and_no_sidecar() {
         )
         .await
         .unwrap();
-    let url = format!("{endpoint}/{bucket}/{}", stored.storage_key);
-    let response = reqwest::get(&url).await.unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
+
+    // Read the raw object with a plain S3 client: the type is the object's own Content-Type
+    // header and the file name its user metadata, so other S3 tools see them too.
+    let raw = AmazonS3Builder::new()
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_bucket_name(&bucket)
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .build()
+        .unwrap();
+    let path = Path::from(stored.storage_key.as_str());
+    let result = raw.get(&path).await.unwrap();
     assert_eq!(
-        response.headers()["content-type"].to_str().unwrap(),
-        "image/svg+xml"
+        result
+            .attributes
+            .get(&Attribute::ContentType)
+            .map(|v| v.as_ref()),
+        Some("image/svg+xml")
     );
     assert_eq!(
-        response.headers()["x-amz-meta-filename"].to_str().unwrap(),
-        "logo.svg"
+        result
+            .attributes
+            .get(&Attribute::Metadata("filename".into()))
+            .map(|v| v.as_ref()),
+        Some("logo.svg")
     );
-    let sidecar = reqwest::get(format!("{url}.meta")).await.unwrap();
-    assert_eq!(sidecar.status(), reqwest::StatusCode::NOT_FOUND);
+    let sidecar = Path::from(format!("{}.meta", stored.storage_key));
+    assert!(matches!(
+        raw.head(&sidecar).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
 }

@@ -43,13 +43,17 @@ impl AgentStore for PostgresStore {
     }
 
     async fn get_agent(&self, id: AgentId) -> StoreResult<Option<Agent>> {
-        sqlx::query(concat!("SELECT ", agent_cols!(), " FROM agents WHERE id = $1"))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| codec::agent(&r))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::agent(&r))
+        .transpose()
     }
 
     async fn get_agent_by_name(&self, owner: UserId, name: &str) -> StoreResult<Option<Agent>> {
@@ -69,17 +73,25 @@ impl AgentStore for PostgresStore {
 
     async fn list_agents(&self, owner: Option<UserId>) -> StoreResult<Vec<Agent>> {
         let rows = match owner {
-            Some(owner) => sqlx::query(concat!(
-                "SELECT ",
-                agent_cols!(),
-                " FROM agents WHERE owner_id = $1 ORDER BY name, id"
-            ))
-            .bind(owner.as_uuid())
-            .fetch_all(&self.pool)
-            .await,
-            None => sqlx::query(concat!("SELECT ", agent_cols!(), " FROM agents ORDER BY name, id"))
+            Some(owner) => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    agent_cols!(),
+                    " FROM agents WHERE owner_id = $1 ORDER BY name, id"
+                ))
+                .bind(owner.as_uuid())
                 .fetch_all(&self.pool)
-                .await,
+                .await
+            }
+            None => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    agent_cols!(),
+                    " FROM agents ORDER BY name, id"
+                ))
+                .fetch_all(&self.pool)
+                .await
+            }
         };
         rows.map_err(db)?.iter().map(codec::agent).collect()
     }
@@ -143,13 +155,17 @@ impl SessionStore for PostgresStore {
     }
 
     async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
-        sqlx::query(concat!("SELECT ", session_cols!(), " FROM sessions WHERE id = $1"))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| codec::session(&r))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions WHERE id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::session(&r))
+        .transpose()
     }
 
     async fn find_session(

@@ -133,10 +133,12 @@ impl Store for PostgresStore {
         .await
         .map_err(db)?;
         let applied: Vec<i64> = if exists {
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
         } else {
             Vec::new()
         };
@@ -144,7 +146,10 @@ impl Store for PostgresStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migration)
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(StoreError::Migration)
     }
 
     async fn close(&self) {

@@ -11,15 +11,15 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::PostgresStore;
 use crate::codec::{
-    self, MessageJson, db, delivery_cols, first_seq, inbox_cols, message_cols, signed,
-    usage_cols, write_error,
+    self, MessageJson, db, delivery_cols, first_seq, inbox_cols, message_cols, signed, usage_cols,
+    write_error,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::records::{
     CommitOutcome, Delivery, DeliveryStatus, EnqueueOutcome, InboxItem, InboxStatus, NewInbound,
     TurnCommit, UsageFilter, UsageRecord,
 };
-use crate::retry::with_retry;
+use crate::retry::{retry_statement, with_retry};
 use crate::traits::{InboxStore, LeaseStore, OutboxStore, UsageStore};
 
 /// Rows per multi-row INSERT (PostgreSQL allows 65535 bound values per statement).
@@ -61,10 +61,21 @@ impl PostgresStore {
         }
         let now = codec::now();
         let seq = bump_seq(&mut tx, m.session_id, 1, now).await?;
-        insert_messages(&mut tx, m.session_id, std::slice::from_ref(m), seq, Some(json)).await?;
+        insert_messages(
+            &mut tx,
+            m.session_id,
+            std::slice::from_ref(m),
+            seq,
+            Some(json),
+        )
+        .await?;
         let turn_id = TurnId::new();
         let (channel, account, external_id) = match &inbound.dedupe {
-            Some(k) => (Some(k.channel.as_str()), Some(&k.account), Some(&k.external_id)),
+            Some(k) => (
+                Some(k.channel.as_str()),
+                Some(&k.account),
+                Some(&k.external_id),
+            ),
             None => (None, None, None),
         };
         let inserted = sqlx::query(
@@ -132,7 +143,9 @@ impl PostgresStore {
         let session: uuid::Uuid = row.try_get(0).map_err(db)?;
         if session != commit.session_id.as_uuid() {
             tx.rollback().await.map_err(db)?;
-            return Err(StoreError::NotFound { what: "inbox item of the session" });
+            return Err(StoreError::NotFound {
+                what: "inbox item of the session",
+            });
         }
         if !commit.messages.is_empty() {
             let first = bump_seq(&mut tx, commit.session_id, commit.messages.len(), now).await?;
@@ -205,7 +218,14 @@ async fn insert_messages(
     first_seq: i64,
     json: Option<&MessageJson>,
 ) -> StoreResult<()> {
-    insert_messages_json(conn, session, messages, first_seq, json.map(std::slice::from_ref)).await
+    insert_messages_json(
+        conn,
+        session,
+        messages,
+        first_seq,
+        json.map(std::slice::from_ref),
+    )
+    .await
 }
 
 /// Inserts `messages` with seq `first_seq`, `first_seq + 1`, … in one statement; `json` holds
@@ -221,11 +241,15 @@ async fn insert_messages_json(
     let json = match json {
         Some(json) if json.len() == messages.len() => json,
         _ => {
-            encoded = messages.iter().map(MessageJson::of).collect::<StoreResult<Vec<_>>>()?;
+            encoded = messages
+                .iter()
+                .map(MessageJson::of)
+                .collect::<StoreResult<Vec<_>>>()?;
             &encoded
         }
     };
-    let mut q = QueryBuilder::<Postgres>::new(concat!("INSERT INTO messages (", message_cols!(), ") "));
+    let mut q =
+        QueryBuilder::<Postgres>::new(concat!("INSERT INTO messages (", message_cols!(), ") "));
     let mut seq = first_seq;
     q.push_values(messages.iter().zip(json), |mut b, (m, j)| {
         b.push_bind(m.id.as_uuid())
@@ -296,17 +320,23 @@ impl InboxStore for PostgresStore {
                 return Ok(outcome);
             }
         }
-        Err(StoreError::Conflict { what: "inbox dedupe key" })
+        Err(StoreError::Conflict {
+            what: "inbox dedupe key",
+        })
     }
 
     async fn get_inbox_item(&self, turn_id: TurnId) -> StoreResult<Option<InboxItem>> {
-        sqlx::query(concat!("SELECT ", inbox_cols!(), " FROM inbox WHERE turn_id = $1"))
-            .bind(turn_id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| codec::inbox_item(&r))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            inbox_cols!(),
+            " FROM inbox WHERE turn_id = $1"
+        ))
+        .bind(turn_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::inbox_item(&r))
+        .transpose()
     }
 
     async fn pending_inbox(&self, session_id: SessionId) -> StoreResult<Vec<InboxItem>> {
@@ -336,13 +366,14 @@ impl InboxStore for PostgresStore {
     }
 
     async fn begin_attempt(&self, turn_id: TurnId) -> StoreResult<u32> {
-        let attempts: Option<i64> = sqlx::query_scalar(
-            "UPDATE inbox SET attempts = attempts + 1 WHERE turn_id = $1 RETURNING attempts",
-        )
-        .bind(turn_id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
+        let attempts: Option<i64> = retry_statement("begin_attempt", || {
+            sqlx::query_scalar(
+                "UPDATE inbox SET attempts = attempts + 1 WHERE turn_id = $1 RETURNING attempts",
+            )
+            .bind(turn_id.as_uuid())
+            .fetch_optional(&self.pool)
+        })
+        .await?;
         let attempts = attempts.ok_or(StoreError::NotFound { what: "inbox item" })?;
         u32::try_from(attempts).map_err(|_| StoreError::Corrupt {
             what: "inbox attempts",
@@ -360,16 +391,18 @@ impl InboxStore for PostgresStore {
     }
 
     async fn fail_turn(&self, turn_id: TurnId, error: &str) -> StoreResult<CommitOutcome> {
-        let done = sqlx::query(
-            "UPDATE inbox SET status = 'failed', error = $2, completed_at = $3 \
+        let now = codec::now();
+        let done = retry_statement("fail_turn", || {
+            sqlx::query(
+                "UPDATE inbox SET status = 'failed', error = $2, completed_at = $3 \
              WHERE turn_id = $1 AND status = 'pending'",
-        )
-        .bind(turn_id.as_uuid())
-        .bind(error)
-        .bind(codec::now())
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+            )
+            .bind(turn_id.as_uuid())
+            .bind(error)
+            .bind(now)
+            .execute(&self.pool)
+        })
+        .await?;
         if done.rows_affected() > 0 {
             return Ok(CommitOutcome::Committed);
         }
@@ -385,13 +418,17 @@ impl InboxStore for PostgresStore {
 #[async_trait]
 impl OutboxStore for PostgresStore {
     async fn get_delivery_for_turn(&self, turn_id: TurnId) -> StoreResult<Option<Delivery>> {
-        sqlx::query(concat!("SELECT ", delivery_cols!(), " FROM deliveries WHERE turn_id = $1"))
-            .bind(turn_id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| codec::delivery(&r))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            delivery_cols!(),
+            " FROM deliveries WHERE turn_id = $1"
+        ))
+        .bind(turn_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::delivery(&r))
+        .transpose()
     }
 
     async fn pending_deliveries(
@@ -422,19 +459,21 @@ impl OutboxStore for PostgresStore {
         platform_message_id: Option<&str>,
         error: Option<&str>,
     ) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE deliveries SET status = $2, \
+        let now = codec::now();
+        let done = retry_statement("update_delivery", || {
+            sqlx::query(
+                "UPDATE deliveries SET status = $2, \
              platform_message_id = COALESCE($3, platform_message_id), last_error = $4, \
              attempts = attempts + 1, updated_at = $5 WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(status.as_str())
-        .bind(platform_message_id)
-        .bind(error)
-        .bind(codec::now())
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+            )
+            .bind(id.as_uuid())
+            .bind(status.as_str())
+            .bind(platform_message_id)
+            .bind(error)
+            .bind(now)
+            .execute(&self.pool)
+        })
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound { what: "delivery" });
         }
@@ -445,8 +484,11 @@ impl OutboxStore for PostgresStore {
 #[async_trait]
 impl UsageStore for PostgresStore {
     async fn list_usage(&self, filter: &UsageFilter) -> StoreResult<Vec<UsageRecord>> {
-        let mut q =
-            QueryBuilder::<Postgres>::new(concat!("SELECT ", usage_cols!(), " FROM usage WHERE 1 = 1"));
+        let mut q = QueryBuilder::<Postgres>::new(concat!(
+            "SELECT ",
+            usage_cols!(),
+            " FROM usage WHERE 1 = 1"
+        ));
         if let Some(user) = filter.user_id {
             q.push(" AND user_id = ").push_bind(user.as_uuid());
         }
@@ -480,30 +522,32 @@ impl LeaseStore for PostgresStore {
     ) -> StoreResult<bool> {
         let now = codec::now();
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-        let won: Option<String> = sqlx::query_scalar(
-            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+        let won: Option<String> = retry_statement("try_acquire_lease", || {
+            sqlx::query_scalar(
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
              expires_at = excluded.expires_at \
              WHERE leases.holder = excluded.holder OR leases.expires_at <= $4 \
              RETURNING holder",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(expires)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(expires)
+            .bind(now)
+            .fetch_optional(&self.pool)
+        })
+        .await?;
         Ok(won.is_some())
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
-            .bind(name)
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+        retry_statement("release_lease", || {
+            sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .execute(&self.pool)
+        })
+        .await?;
         Ok(())
     }
 }

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use nexus_core::{ApiKey, ApiKeyId, ChannelCredential, ChannelCredentialId, ChannelStatus, User, UserId};
+use nexus_core::{
+    ApiKey, ApiKeyId, ChannelCredential, ChannelCredentialId, ChannelStatus, User, UserId,
+};
 
 use super::{SqliteStore, us};
 use crate::codec::{
@@ -11,6 +13,7 @@ use crate::codec::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::records::ProviderCredential;
+use crate::retry::retry_statement;
 use crate::traits::{ApiKeyStore, CredentialStore, UserStore};
 
 #[async_trait]
@@ -28,33 +31,45 @@ impl UserStore for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
-        sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = $1"))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| codec::user(&r))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::user(&r))
+        .transpose()
     }
 
     async fn get_user_by_name(&self, name: &str) -> StoreResult<Option<User>> {
-        sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| codec::user(&r))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::user(&r))
+        .transpose()
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        sqlx::query(concat!("SELECT ", user_cols!(), " FROM users ORDER BY name"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(codec::user)
-            .collect()
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(codec::user)
+        .collect()
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
@@ -66,19 +81,27 @@ impl UserStore for SqliteStore {
     }
 
     async fn put_user_data_key(&self, user_id: UserId, wrapped: &[u8]) -> StoreResult<Vec<u8>> {
-        sqlx::query(
-            "INSERT INTO user_data_keys (user_id, wrapped_key, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id) DO NOTHING",
-        )
-        .bind(user_id.as_uuid())
-        .bind(wrapped)
-        .bind(us(codec::now()))
-        .execute(&self.pool)
+        let now = codec::now();
+        retry_statement("put_user_data_key", || {
+            sqlx::query(
+                "INSERT INTO user_data_keys (user_id, wrapped_key, created_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(user_id.as_uuid())
+            .bind(wrapped)
+            .bind(us(now))
+            .execute(&self.pool)
+        })
         .await
-        .map_err(|e| write_error("user data key", "user", e))?;
+        .map_err(|e| match e {
+            StoreError::Database(e) => write_error("user data key", "user", e),
+            other => other,
+        })?;
         self.get_user_data_key(user_id)
             .await?
-            .ok_or(StoreError::NotFound { what: "user data key" })
+            .ok_or(StoreError::NotFound {
+                what: "user data key",
+            })
     }
 
     async fn get_user_data_key(&self, user_id: UserId) -> StoreResult<Option<Vec<u8>>> {
@@ -113,55 +136,66 @@ impl ApiKeyStore for SqliteStore {
     }
 
     async fn get_api_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
-        sqlx::query(concat!("SELECT ", api_key_cols!(), " FROM api_keys WHERE hash = $1"))
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| codec::api_key(&r))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            api_key_cols!(),
+            " FROM api_keys WHERE hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::api_key(&r))
+        .transpose()
     }
 
     async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
-        sqlx::query(concat!("SELECT ", api_key_cols!(), " FROM api_keys WHERE id = $1"))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| codec::api_key(&r))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            api_key_cols!(),
+            " FROM api_keys WHERE id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| codec::api_key(&r))
+        .transpose()
     }
 
     async fn list_api_keys(&self, user_id: Option<UserId>) -> StoreResult<Vec<ApiKey>> {
         let rows = match user_id {
-            Some(user) => sqlx::query(concat!(
-                "SELECT ",
-                api_key_cols!(),
-                " FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
-            ))
-            .bind(user.as_uuid())
-            .fetch_all(&self.pool)
-            .await,
-            None => sqlx::query(concat!(
-                "SELECT ",
-                api_key_cols!(),
-                " FROM api_keys ORDER BY created_at, id"
-            ))
-            .fetch_all(&self.pool)
-            .await,
+            Some(user) => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    api_key_cols!(),
+                    " FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(user.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    api_key_cols!(),
+                    " FROM api_keys ORDER BY created_at, id"
+                ))
+                .fetch_all(&self.pool)
+                .await
+            }
         };
         rows.map_err(db)?.iter().map(codec::api_key).collect()
     }
 
     async fn revoke_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.as_uuid())
-        .bind(us(at))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id.as_uuid())
+                .bind(us(at))
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -225,23 +259,30 @@ impl CredentialStore for SqliteStore {
         user_id: Option<UserId>,
     ) -> StoreResult<Vec<ChannelCredential>> {
         let rows = match user_id {
-            Some(user) => sqlx::query(concat!(
-                "SELECT ",
-                channel_credential_cols!(),
-                " FROM channel_credentials WHERE user_id = $1 ORDER BY name, id"
-            ))
-            .bind(user.as_uuid())
-            .fetch_all(&self.pool)
-            .await,
-            None => sqlx::query(concat!(
-                "SELECT ",
-                channel_credential_cols!(),
-                " FROM channel_credentials ORDER BY name, id"
-            ))
-            .fetch_all(&self.pool)
-            .await,
+            Some(user) => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    channel_credential_cols!(),
+                    " FROM channel_credentials WHERE user_id = $1 ORDER BY name, id"
+                ))
+                .bind(user.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    channel_credential_cols!(),
+                    " FROM channel_credentials ORDER BY name, id"
+                ))
+                .fetch_all(&self.pool)
+                .await
+            }
         };
-        rows.map_err(db)?.iter().map(codec::channel_credential).collect()
+        rows.map_err(db)?
+            .iter()
+            .map(codec::channel_credential)
+            .collect()
     }
 
     async fn set_channel_status(
@@ -256,7 +297,9 @@ impl CredentialStore for SqliteStore {
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "channel credential" });
+            return Err(StoreError::NotFound {
+                what: "channel credential",
+            });
         }
         Ok(())
     }
@@ -309,13 +352,18 @@ impl CredentialStore for SqliteStore {
         .transpose()
     }
 
-    async fn delete_provider_credential(&self, user_id: UserId, provider: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM provider_credentials WHERE user_id = $1 AND provider = $2")
-            .bind(user_id.as_uuid())
-            .bind(provider)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+    async fn delete_provider_credential(
+        &self,
+        user_id: UserId,
+        provider: &str,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("DELETE FROM provider_credentials WHERE user_id = $1 AND provider = $2")
+                .bind(user_id.as_uuid())
+                .bind(provider)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
         Ok(done.rows_affected() > 0)
     }
 }

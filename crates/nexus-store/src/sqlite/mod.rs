@@ -23,11 +23,11 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
+use crate::OpenOptions;
 use crate::codec::{self, Cols, column_error, db};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{Backend, MigrationStatus};
 use crate::traits::Store;
-use crate::OpenOptions;
 
 /// The SQLite migrations, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -162,10 +162,12 @@ impl Store for SqliteStore {
         .await
         .map_err(db)?;
         let applied: Vec<i64> = if exists {
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
         } else {
             Vec::new()
         };
@@ -173,7 +175,10 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migration)
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(StoreError::Migration)
     }
 
     async fn close(&self) {

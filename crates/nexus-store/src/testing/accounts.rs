@@ -1,6 +1,8 @@
 //! Conformance: users, data keys, API keys, channel and provider credentials.
 
-use nexus_core::{ApiKey, ApiKeyId, ChannelCredential, ChannelCredentialId, ChannelKind, ChannelStatus, UserId};
+use nexus_core::{
+    ApiKey, ApiKeyId, ChannelCredential, ChannelCredentialId, ChannelKind, ChannelStatus, UserId,
+};
 
 use super::{Harness, new_agent, new_user, now};
 use crate::StoreError;
@@ -54,7 +56,13 @@ pub async fn users_are_listed_by_name_and_counted(h: &Harness) {
         s.create_user(&user).await.unwrap();
     }
     names.sort();
-    let listed: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.name).collect();
+    let listed: Vec<_> = s
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
     assert_eq!(listed, names);
     assert_eq!(s.count_users().await.unwrap(), 3);
 }
@@ -65,14 +73,27 @@ pub async fn user_data_key_first_writer_wins(h: &Harness) {
     let user = new_user("dk");
     s.create_user(&user).await.unwrap();
     assert_eq!(s.get_user_data_key(user.id).await.unwrap(), None);
-    assert_eq!(s.put_user_data_key(user.id, b"first").await.unwrap(), b"first");
-    assert_eq!(s.put_user_data_key(user.id, b"second").await.unwrap(), b"first");
-    assert_eq!(s.get_user_data_key(user.id).await.unwrap(), Some(b"first".to_vec()));
+    assert_eq!(
+        s.put_user_data_key(user.id, b"first").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        s.put_user_data_key(user.id, b"second").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        s.get_user_data_key(user.id).await.unwrap(),
+        Some(b"first".to_vec())
+    );
 }
 
 /// A data key for a user that does not exist is refused.
 pub async fn user_data_key_of_missing_user_is_not_found(h: &Harness) {
-    let err = h.store.put_user_data_key(UserId::new(), b"k").await.unwrap_err();
+    let err = h
+        .store
+        .put_user_data_key(UserId::new(), b"k")
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
 
@@ -89,7 +110,10 @@ pub async fn api_key_is_found_by_hash_and_listed_oldest_first(h: &Harness) {
     for key in [&second, &bobs, &first] {
         s.create_api_key(key).await.unwrap();
     }
-    assert_eq!(s.get_api_key_by_hash(&second.hash).await.unwrap(), Some(second.clone()));
+    assert_eq!(
+        s.get_api_key_by_hash(&second.hash).await.unwrap(),
+        Some(second.clone())
+    );
     assert_eq!(s.get_api_key(first.id).await.unwrap(), Some(first.clone()));
     assert_eq!(s.get_api_key_by_hash("unknown").await.unwrap(), None);
     let alices = s.list_api_keys(Some(alice.id)).await.unwrap();
@@ -124,7 +148,11 @@ pub async fn revoked_key_still_readable_with_revoked_at(h: &Harness) {
     assert_eq!(stored.revoked_at, Some(at));
     assert!(!s.revoke_api_key(key.id, now()).await.unwrap());
     let again = s.get_api_key(key.id).await.unwrap().unwrap();
-    assert_eq!(again.revoked_at, Some(at), "a second revoke must not move the time");
+    assert_eq!(
+        again.revoked_at,
+        Some(at),
+        "a second revoke must not move the time"
+    );
     assert!(!s.revoke_api_key(ApiKeyId::new(), now()).await.unwrap());
 }
 
@@ -137,7 +165,10 @@ pub async fn touch_api_key_records_last_use(h: &Harness) {
     s.create_api_key(&key).await.unwrap();
     let at = now();
     s.touch_api_key(key.id, at).await.unwrap();
-    assert_eq!(s.get_api_key(key.id).await.unwrap().unwrap().last_used_at, Some(at));
+    assert_eq!(
+        s.get_api_key(key.id).await.unwrap().unwrap().last_used_at,
+        Some(at)
+    );
     let err = s.touch_api_key(ApiKeyId::new(), at).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
@@ -166,11 +197,24 @@ pub async fn channel_credential_round_trips_and_status_changes(h: &Harness) {
     s.create_agent(&agent).await.unwrap();
     let cred = channel_credential(user.id, agent.id, "tg-main");
     s.create_channel_credential(&cred).await.unwrap();
-    assert_eq!(s.get_channel_credential(cred.id).await.unwrap(), Some(cred.clone()));
-    assert_eq!(s.list_channel_credentials(Some(user.id)).await.unwrap(), vec![cred.clone()]);
-    assert_eq!(s.list_channel_credentials(Some(UserId::new())).await.unwrap(), vec![]);
+    assert_eq!(
+        s.get_channel_credential(cred.id).await.unwrap(),
+        Some(cred.clone())
+    );
+    assert_eq!(
+        s.list_channel_credentials(Some(user.id)).await.unwrap(),
+        vec![cred.clone()]
+    );
+    assert_eq!(
+        s.list_channel_credentials(Some(UserId::new()))
+            .await
+            .unwrap(),
+        vec![]
+    );
 
-    s.set_channel_status(cred.id, ChannelStatus::Paused).await.unwrap();
+    s.set_channel_status(cred.id, ChannelStatus::Paused)
+        .await
+        .unwrap();
     let paused = s.get_channel_credential(cred.id).await.unwrap().unwrap();
     assert_eq!(paused.status, ChannelStatus::Paused);
     let err = s
@@ -222,7 +266,10 @@ pub async fn provider_credential_put_replaces_and_delete_removes(h: &Harness) {
         created_at: now(),
     };
     s.put_provider_credential(&first).await.unwrap();
-    assert_eq!(s.get_provider_credential(user.id, "openai").await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        s.get_provider_credential(user.id, "openai").await.unwrap(),
+        Some(first.clone())
+    );
     let second = ProviderCredential {
         id: uuid::Uuid::new_v4(),
         sealed_secret: b"sealed-2".to_vec(),
@@ -230,9 +277,28 @@ pub async fn provider_credential_put_replaces_and_delete_removes(h: &Harness) {
         ..first.clone()
     };
     s.put_provider_credential(&second).await.unwrap();
-    assert_eq!(s.get_provider_credential(user.id, "openai").await.unwrap(), Some(second));
-    assert_eq!(s.get_provider_credential(user.id, "anthropic").await.unwrap(), None);
-    assert!(s.delete_provider_credential(user.id, "openai").await.unwrap());
-    assert!(!s.delete_provider_credential(user.id, "openai").await.unwrap());
-    assert_eq!(s.get_provider_credential(user.id, "openai").await.unwrap(), None);
+    assert_eq!(
+        s.get_provider_credential(user.id, "openai").await.unwrap(),
+        Some(second)
+    );
+    assert_eq!(
+        s.get_provider_credential(user.id, "anthropic")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        s.delete_provider_credential(user.id, "openai")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_provider_credential(user.id, "openai")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_provider_credential(user.id, "openai").await.unwrap(),
+        None
+    );
 }

@@ -145,7 +145,10 @@ impl Harness {
     /// (the test is skipped with a notice), or a panic when `CI=true`, where a missing service
     /// is a failure.
     pub async fn postgres() -> Option<Harness> {
-        let Ok(admin_url) = std::env::var(POSTGRES_URL_ENV) else {
+        let Some(admin_url) = std::env::var(POSTGRES_URL_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!(
                     "{POSTGRES_URL_ENV} is not set and CI=true: start PostgreSQL with \
@@ -159,7 +162,9 @@ impl Harness {
             return None;
         };
         let database = format!("nexus_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = PgPool::connect(&admin_url).await.expect("connect to PostgreSQL");
+        let admin = PgPool::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
             .execute(&admin)
             .await
@@ -280,7 +285,10 @@ pub async fn world(store: &dyn Store) -> World {
     let agent = new_agent(user.id, "helper");
     store.create_agent(&agent).await.expect("create agent");
     let session = new_session(&user, &agent, ChannelKind::Telegram, "chat-1");
-    store.create_session(&session).await.expect("create session");
+    store
+        .create_session(&session)
+        .await
+        .expect("create session");
     World {
         user,
         agent,

@@ -18,7 +18,10 @@ pub async fn agent_round_trips_every_field(h: &Harness) {
     let agent = new_agent(user.id, "writer");
     s.create_agent(&agent).await.unwrap();
     assert_eq!(s.get_agent(agent.id).await.unwrap(), Some(agent.clone()));
-    assert_eq!(s.get_agent_by_name(user.id, "writer").await.unwrap(), Some(agent.clone()));
+    assert_eq!(
+        s.get_agent_by_name(user.id, "writer").await.unwrap(),
+        Some(agent.clone())
+    );
     let mut bare = new_agent(user.id, "bare");
     bare.max_output_tokens = None;
     bare.temperature = None;
@@ -26,7 +29,10 @@ pub async fn agent_round_trips_every_field(h: &Harness) {
     bare.tools.clear();
     s.create_agent(&bare).await.unwrap();
     assert_eq!(s.get_agent(bare.id).await.unwrap(), Some(bare.clone()));
-    assert_eq!(s.list_agents(Some(user.id)).await.unwrap(), vec![bare, agent]);
+    assert_eq!(
+        s.list_agents(Some(user.id)).await.unwrap(),
+        vec![bare, agent]
+    );
     assert_eq!(s.get_agent(AgentId::new()).await.unwrap(), None);
 }
 
@@ -36,8 +42,13 @@ pub async fn agent_name_conflict_per_owner(h: &Harness) {
     let (alice, bob) = (new_user("alice"), new_user("bob"));
     s.create_user(&alice).await.unwrap();
     s.create_user(&bob).await.unwrap();
-    s.create_agent(&new_agent(alice.id, "helper")).await.unwrap();
-    let err = s.create_agent(&new_agent(alice.id, "helper")).await.unwrap_err();
+    s.create_agent(&new_agent(alice.id, "helper"))
+        .await
+        .unwrap();
+    let err = s
+        .create_agent(&new_agent(alice.id, "helper"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     s.create_agent(&new_agent(bob.id, "helper")).await.unwrap();
     assert_eq!(s.list_agents(None).await.unwrap().len(), 2);
@@ -92,7 +103,12 @@ pub async fn delete_agent_removes_its_sessions(h: &Harness) {
     assert!(!s.delete_agent(w.agent.id).await.unwrap());
     assert_eq!(s.get_agent(w.agent.id).await.unwrap(), None);
     assert_eq!(s.get_session(w.session.id).await.unwrap(), None);
-    assert!(s.list_messages(w.session.id, 0, 0).await.unwrap().is_empty());
+    assert!(
+        s.list_messages(w.session.id, 0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(s.pending_inbox(w.session.id).await.unwrap().is_empty());
 }
 
@@ -101,7 +117,10 @@ pub async fn delete_agent_removes_its_sessions(h: &Harness) {
 pub async fn session_is_found_by_scope_and_same_scope_conflicts(h: &Harness) {
     let s = &h.store;
     let w = world(s.as_ref()).await;
-    assert_eq!(s.get_session(w.session.id).await.unwrap(), Some(w.session.clone()));
+    assert_eq!(
+        s.get_session(w.session.id).await.unwrap(),
+        Some(w.session.clone())
+    );
     let found = s
         .find_session(w.user.id, w.agent.id, ChannelKind::Telegram, "chat-1")
         .await
@@ -162,7 +181,10 @@ pub async fn sessions_are_listed_most_recent_first_with_filters_and_limit(h: &Ha
         .unwrap();
     let ids: Vec<_> = alices.iter().map(|x| x.id).collect();
     assert_eq!(ids, vec![backdated.id, w.session.id]);
-    assert!(alices[0].updated_at > backdated.updated_at, "enqueue touches updated_at");
+    assert!(
+        alices[0].updated_at > backdated.updated_at,
+        "enqueue touches updated_at"
+    );
 
     let all = s.list_sessions(&SessionFilter::default()).await.unwrap();
     assert_eq!(all.len(), 3);
@@ -235,7 +257,9 @@ pub async fn list_messages_pages_after_seq_and_recent_messages_returns_the_tail(
     let s = &h.store;
     let w = world(s.as_ref()).await;
     for i in 1..=5 {
-        s.enqueue(&inbound(&w.session, &format!("m{i}"), None)).await.unwrap();
+        s.enqueue(&inbound(&w.session, &format!("m{i}"), None))
+            .await
+            .unwrap();
     }
     let text = |ms: Vec<Message>| ms.into_iter().map(|m| m.content).collect::<Vec<_>>();
     assert_eq!(
@@ -246,11 +270,21 @@ pub async fn list_messages_pages_after_seq_and_recent_messages_returns_the_tail(
         text(s.list_messages(w.session.id, 0, 0).await.unwrap()),
         ["m1", "m2", "m3", "m4", "m5"]
     );
-    assert!(s.list_messages(w.session.id, 5, 0).await.unwrap().is_empty());
+    assert!(
+        s.list_messages(w.session.id, 5, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         text(s.recent_messages(w.session.id, 3).await.unwrap()),
         ["m3", "m4", "m5"]
     );
     assert_eq!(s.recent_messages(w.session.id, 50).await.unwrap().len(), 5);
-    assert!(s.recent_messages(SessionId::new(), 5).await.unwrap().is_empty());
+    assert!(
+        s.recent_messages(SessionId::new(), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

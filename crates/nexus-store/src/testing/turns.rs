@@ -10,13 +10,17 @@ use nexus_core::{ChannelKind, DeliveryId, SessionId, TurnId, Usage};
 use super::{Harness, World, inbound, new_session, now, reply, world};
 use crate::StoreError;
 use crate::records::{
-    CommitOutcome, DeliveryStatus, EnqueueOutcome, InboxItem, InboxStatus, NewDelivery,
-    TurnCommit, UsageFilter, UsageRecord,
+    CommitOutcome, DeliveryStatus, EnqueueOutcome, InboxItem, InboxStatus, NewDelivery, TurnCommit,
+    UsageFilter, UsageRecord,
 };
 use crate::{Backend, Store};
 
 async fn enqueue(store: &dyn Store, w: &World, text: &str) -> InboxItem {
-    match store.enqueue(&inbound(&w.session, text, None)).await.unwrap() {
+    match store
+        .enqueue(&inbound(&w.session, text, None))
+        .await
+        .unwrap()
+    {
         EnqueueOutcome::Enqueued(item) => item,
         other => panic!("expected Enqueued, got {other:?}"),
     }
@@ -70,7 +74,10 @@ pub async fn enqueue_assigns_consecutive_seq_and_touches_session(h: &Harness) {
     assert_eq!(first.status, InboxStatus::Pending);
     assert_eq!(first.attempts, 0);
     assert_ne!(first.turn_id, second.turn_id);
-    assert_eq!(s.get_inbox_item(first.turn_id).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        s.get_inbox_item(first.turn_id).await.unwrap(),
+        Some(first.clone())
+    );
     let session = s.get_session(w.session.id).await.unwrap().unwrap();
     assert!(session.updated_at > w.session.updated_at);
     let seqs: Vec<_> = s
@@ -96,7 +103,10 @@ pub async fn enqueue_with_same_dedupe_key_is_duplicate_and_writes_nothing(h: &Ha
     assert_eq!(again, EnqueueOutcome::Duplicate(first.item().clone()));
     let mut retyped = inbound(&w.session, "hello (redelivered)", Some("update-42"));
     retyped.dedupe = original.dedupe.clone();
-    assert!(matches!(s.enqueue(&retyped).await.unwrap(), EnqueueOutcome::Duplicate(_)));
+    assert!(matches!(
+        s.enqueue(&retyped).await.unwrap(),
+        EnqueueOutcome::Duplicate(_)
+    ));
     assert_eq!(s.list_messages(w.session.id, 0, 0).await.unwrap().len(), 1);
     assert_eq!(s.pending_inbox(w.session.id).await.unwrap().len(), 1);
 
@@ -104,11 +114,16 @@ pub async fn enqueue_with_same_dedupe_key_is_duplicate_and_writes_nothing(h: &Ha
     if let Some(key) = other_account.dedupe.as_mut() {
         key.account = "bot-2".to_owned();
     }
-    assert!(matches!(s.enqueue(&other_account).await.unwrap(), EnqueueOutcome::Enqueued(_)));
+    assert!(matches!(
+        s.enqueue(&other_account).await.unwrap(),
+        EnqueueOutcome::Enqueued(_)
+    ));
     // Without a key nothing is ever a duplicate.
     for _ in 0..2 {
         assert!(matches!(
-            s.enqueue(&inbound(&w.session, "same text", None)).await.unwrap(),
+            s.enqueue(&inbound(&w.session, "same text", None))
+                .await
+                .unwrap(),
             EnqueueOutcome::Enqueued(_)
         ));
     }
@@ -121,10 +136,16 @@ pub async fn enqueue_into_missing_session_is_not_found_and_writes_nothing(h: &Ha
     let w = world(s.as_ref()).await;
     let mut ghost = w.session.clone();
     ghost.id = SessionId::new();
-    let err = s.enqueue(&inbound(&ghost, "hi", Some("e-1"))).await.unwrap_err();
+    let err = s
+        .enqueue(&inbound(&ghost, "hi", Some("e-1")))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
     // The dedupe key was not consumed.
-    let ok = s.enqueue(&inbound(&w.session, "hi", Some("e-1"))).await.unwrap();
+    let ok = s
+        .enqueue(&inbound(&w.session, "hi", Some("e-1")))
+        .await
+        .unwrap();
     assert!(matches!(ok, EnqueueOutcome::Enqueued(_)));
     assert!(s.list_messages(ghost.id, 0, 0).await.unwrap().is_empty());
 }
@@ -139,7 +160,9 @@ pub async fn concurrent_enqueues_get_consecutive_seq_numbers(h: &Harness) {
         let store = Arc::clone(s);
         let session = w.session.clone();
         tasks.push(tokio::spawn(async move {
-            store.enqueue(&inbound(&session, &format!("m{i}"), None)).await
+            store
+                .enqueue(&inbound(&session, &format!("m{i}"), None))
+                .await
         }));
     }
     let mut seqs = BTreeSet::new();
@@ -211,7 +234,14 @@ pub async fn begin_attempt_counts_attempts(h: &Harness) {
     let item = enqueue(s.as_ref(), &w, "x").await;
     assert_eq!(s.begin_attempt(item.turn_id).await.unwrap(), 1);
     assert_eq!(s.begin_attempt(item.turn_id).await.unwrap(), 2);
-    assert_eq!(s.get_inbox_item(item.turn_id).await.unwrap().unwrap().attempts, 2);
+    assert_eq!(
+        s.get_inbox_item(item.turn_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        2
+    );
     let err = s.begin_attempt(TurnId::new()).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
@@ -223,24 +253,37 @@ pub async fn complete_turn_commits_messages_usage_and_delivery(h: &Harness) {
     let w = world(s.as_ref()).await;
     let item = enqueue(s.as_ref(), &w, "question").await;
     let commit = commit_for(&w, &item, "answer");
-    assert_eq!(s.complete_turn(&commit).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(
+        s.complete_turn(&commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
 
     let history = s.list_messages(w.session.id, 0, 0).await.unwrap();
-    let texts: Vec<_> = history.iter().map(|m| (m.seq, m.content.as_str())).collect();
+    let texts: Vec<_> = history
+        .iter()
+        .map(|m| (m.seq, m.content.as_str()))
+        .collect();
     assert_eq!(texts, [(1, "question"), (2, "answer")]);
     let done = s.get_inbox_item(item.turn_id).await.unwrap().unwrap();
     assert_eq!(done.status, InboxStatus::Done);
     assert!(done.completed_at.is_some());
     assert!(s.pending_inbox(w.session.id).await.unwrap().is_empty());
 
-    let delivery = s.get_delivery_for_turn(item.turn_id).await.unwrap().unwrap();
+    let delivery = s
+        .get_delivery_for_turn(item.turn_id)
+        .await
+        .unwrap()
+        .unwrap();
     let planned = commit.delivery.as_ref().unwrap();
     assert_eq!(delivery.id, planned.id);
     assert_eq!(delivery.message_id, commit.messages[0].id);
     assert_eq!(delivery.status, DeliveryStatus::Pending);
     assert_eq!(delivery.session_id, w.session.id);
     assert_eq!(delivery.attempts, 0);
-    assert_eq!(s.list_usage(&UsageFilter::default()).await.unwrap(), commit.usage);
+    assert_eq!(
+        s.list_usage(&UsageFilter::default()).await.unwrap(),
+        commit.usage
+    );
 
     // The next user message continues the numbering.
     assert_eq!(enqueue(s.as_ref(), &w, "more").await.message_seq, 3);
@@ -252,13 +295,29 @@ pub async fn complete_turn_twice_commits_once(h: &Harness) {
     let w = world(s.as_ref()).await;
     let item = enqueue(s.as_ref(), &w, "q").await;
     let commit = commit_for(&w, &item, "a");
-    assert_eq!(s.complete_turn(&commit).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(
+        s.complete_turn(&commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
     let second = commit_for(&w, &item, "a again");
-    assert_eq!(s.complete_turn(&second).await.unwrap(), CommitOutcome::AlreadyCompleted);
-    assert_eq!(s.complete_turn(&commit).await.unwrap(), CommitOutcome::AlreadyCompleted);
+    assert_eq!(
+        s.complete_turn(&second).await.unwrap(),
+        CommitOutcome::AlreadyCompleted
+    );
+    assert_eq!(
+        s.complete_turn(&commit).await.unwrap(),
+        CommitOutcome::AlreadyCompleted
+    );
     assert_eq!(s.list_messages(w.session.id, 0, 0).await.unwrap().len(), 2);
-    assert_eq!(s.list_usage(&UsageFilter::default()).await.unwrap().len(), 1);
-    let delivery = s.get_delivery_for_turn(item.turn_id).await.unwrap().unwrap();
+    assert_eq!(
+        s.list_usage(&UsageFilter::default()).await.unwrap().len(),
+        1
+    );
+    let delivery = s
+        .get_delivery_for_turn(item.turn_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(delivery.id, commit.delivery.unwrap().id);
 }
 
@@ -271,7 +330,9 @@ pub async fn concurrent_complete_turns_commit_once(h: &Harness) {
     for i in 0..6 {
         let store = Arc::clone(s);
         let commit = commit_for(&w, &item, &format!("answer {i}"));
-        tasks.push(tokio::spawn(async move { store.complete_turn(&commit).await }));
+        tasks.push(tokio::spawn(
+            async move { store.complete_turn(&commit).await },
+        ));
     }
     let mut committed = 0;
     for task in tasks {
@@ -281,7 +342,10 @@ pub async fn concurrent_complete_turns_commit_once(h: &Harness) {
     }
     assert_eq!(committed, 1);
     assert_eq!(s.list_messages(w.session.id, 0, 0).await.unwrap().len(), 2);
-    assert_eq!(s.list_usage(&UsageFilter::default()).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_usage(&UsageFilter::default()).await.unwrap().len(),
+        1
+    );
 }
 
 /// A failed turn cannot be completed afterwards.
@@ -289,12 +353,23 @@ pub async fn complete_turn_after_fail_turn_writes_nothing(h: &Harness) {
     let s = &h.store;
     let w = world(s.as_ref()).await;
     let item = enqueue(s.as_ref(), &w, "q").await;
-    assert_eq!(s.fail_turn(item.turn_id, "boom").await.unwrap(), CommitOutcome::Committed);
-    let outcome = s.complete_turn(&commit_for(&w, &item, "late")).await.unwrap();
+    assert_eq!(
+        s.fail_turn(item.turn_id, "boom").await.unwrap(),
+        CommitOutcome::Committed
+    );
+    let outcome = s
+        .complete_turn(&commit_for(&w, &item, "late"))
+        .await
+        .unwrap();
     assert_eq!(outcome, CommitOutcome::AlreadyCompleted);
     assert_eq!(s.list_messages(w.session.id, 0, 0).await.unwrap().len(), 1);
     assert_eq!(s.get_delivery_for_turn(item.turn_id).await.unwrap(), None);
-    assert!(s.list_usage(&UsageFilter::default()).await.unwrap().is_empty());
+    assert!(
+        s.list_usage(&UsageFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let failed = s.get_inbox_item(item.turn_id).await.unwrap().unwrap();
     assert_eq!(failed.status, InboxStatus::Failed);
 }
@@ -304,7 +379,10 @@ pub async fn fail_turn_records_the_error_once(h: &Harness) {
     let s = &h.store;
     let w = world(s.as_ref()).await;
     let item = enqueue(s.as_ref(), &w, "q").await;
-    assert_eq!(s.fail_turn(item.turn_id, "provider down").await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(
+        s.fail_turn(item.turn_id, "provider down").await.unwrap(),
+        CommitOutcome::Committed
+    );
     assert_eq!(
         s.fail_turn(item.turn_id, "again").await.unwrap(),
         CommitOutcome::AlreadyCompleted
@@ -316,8 +394,18 @@ pub async fn fail_turn_records_the_error_once(h: &Harness) {
 
     let done = enqueue(s.as_ref(), &w, "q2").await;
     s.complete_turn(&commit_for(&w, &done, "a")).await.unwrap();
-    assert_eq!(s.fail_turn(done.turn_id, "late").await.unwrap(), CommitOutcome::AlreadyCompleted);
-    assert_eq!(s.get_inbox_item(done.turn_id).await.unwrap().unwrap().status, InboxStatus::Done);
+    assert_eq!(
+        s.fail_turn(done.turn_id, "late").await.unwrap(),
+        CommitOutcome::AlreadyCompleted
+    );
+    assert_eq!(
+        s.get_inbox_item(done.turn_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        InboxStatus::Done
+    );
 }
 
 /// A turn id the inbox never had is `NotFound`, not "already completed".
@@ -328,7 +416,10 @@ pub async fn completing_an_unknown_turn_is_not_found(h: &Harness) {
         turn_id: TurnId::new(),
         ..enqueue(s.as_ref(), &w, "q").await
     };
-    let err = s.complete_turn(&commit_for(&w, &fake, "a")).await.unwrap_err();
+    let err = s
+        .complete_turn(&commit_for(&w, &fake, "a"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
     let err = s.fail_turn(fake.turn_id, "x").await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
@@ -361,8 +452,19 @@ pub async fn pending_deliveries_are_per_channel_oldest_first(h: &Harness) {
         .map(|d| d.id)
         .collect();
     assert_eq!(pending, [ids[0], ids[2]]);
-    assert_eq!(s.pending_deliveries(ChannelKind::Telegram, 1).await.unwrap().len(), 1);
-    assert!(s.pending_deliveries(ChannelKind::Slack, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.pending_deliveries(ChannelKind::Telegram, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        s.pending_deliveries(ChannelKind::Slack, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Updating a delivery counts the attempt, keeps a known platform id when none is given, and
@@ -374,11 +476,22 @@ pub async fn update_delivery_keeps_platform_id_and_counts_attempts(h: &Harness) 
     let commit = commit_for(&w, &item, "a");
     let id = commit.delivery.as_ref().unwrap().id;
     s.complete_turn(&commit).await.unwrap();
-    s.update_delivery(id, DeliveryStatus::Ambiguous, Some("msg-1"), Some("connection reset"))
+    s.update_delivery(
+        id,
+        DeliveryStatus::Ambiguous,
+        Some("msg-1"),
+        Some("connection reset"),
+    )
+    .await
+    .unwrap();
+    s.update_delivery(id, DeliveryStatus::Delivered, None, None)
         .await
         .unwrap();
-    s.update_delivery(id, DeliveryStatus::Delivered, None, None).await.unwrap();
-    let d = s.get_delivery_for_turn(item.turn_id).await.unwrap().unwrap();
+    let d = s
+        .get_delivery_for_turn(item.turn_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(d.status, DeliveryStatus::Delivered);
     assert_eq!(d.platform_message_id.as_deref(), Some("msg-1"));
     assert_eq!(d.last_error, None);
@@ -404,7 +517,9 @@ pub async fn usage_is_filtered_by_user_agent_session_and_time(h: &Harness) {
     commit.usage.insert(0, old.clone());
     s.complete_turn(&commit).await.unwrap();
     let other_item = enqueue(s.as_ref(), &other, "q").await;
-    s.complete_turn(&commit_for(&other, &other_item, "a")).await.unwrap();
+    s.complete_turn(&commit_for(&other, &other_item, "a"))
+        .await
+        .unwrap();
 
     let all = s.list_usage(&UsageFilter::default()).await.unwrap();
     assert_eq!(all.len(), 3);
@@ -424,21 +539,48 @@ pub async fn usage_is_filtered_by_user_agent_session_and_time(h: &Harness) {
         since: Some(now() - chrono::Duration::hours(1)),
         ..UsageFilter::default()
     };
-    assert_eq!(s.list_usage(&by_session).await.unwrap(), vec![commit.usage[1].clone()]);
+    assert_eq!(
+        s.list_usage(&by_session).await.unwrap(),
+        vec![commit.usage[1].clone()]
+    );
 }
 
 /// A lease held by one replica is refused to another until it expires.
 pub async fn lease_is_exclusive_until_expiry(h: &Harness) {
     let s = &h.store;
     let long = Duration::from_secs(60);
-    assert!(s.try_acquire_lease("session:1", "replica-a", long).await.unwrap());
-    assert!(!s.try_acquire_lease("session:1", "replica-b", long).await.unwrap());
-    assert!(s.try_acquire_lease("session:2", "replica-b", long).await.unwrap());
+    assert!(
+        s.try_acquire_lease("session:1", "replica-a", long)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.try_acquire_lease("session:1", "replica-b", long)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.try_acquire_lease("session:2", "replica-b", long)
+            .await
+            .unwrap()
+    );
     // Renewed with a short ttl, it lapses and another replica may take it.
-    assert!(s.try_acquire_lease("session:1", "replica-a", Duration::from_millis(20)).await.unwrap());
+    assert!(
+        s.try_acquire_lease("session:1", "replica-a", Duration::from_millis(20))
+            .await
+            .unwrap()
+    );
     tokio::time::sleep(Duration::from_millis(60)).await;
-    assert!(s.try_acquire_lease("session:1", "replica-b", long).await.unwrap());
-    assert!(!s.try_acquire_lease("session:1", "replica-a", long).await.unwrap());
+    assert!(
+        s.try_acquire_lease("session:1", "replica-b", long)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.try_acquire_lease("session:1", "replica-a", long)
+            .await
+            .unwrap()
+    );
 }
 
 /// The holder renews its lease; releasing frees it, and a non-holder's release does nothing.
@@ -487,7 +629,10 @@ pub async fn migration_status_is_current_after_migrate(h: &Harness) {
 /// The database answers and the store names its backend.
 pub async fn ping_answers_and_backend_is_named(h: &Harness) {
     h.store.ping().await.unwrap();
-    assert!(matches!(h.store.backend(), Backend::Sqlite | Backend::Postgres));
+    assert!(matches!(
+        h.store.backend(),
+        Backend::Sqlite | Backend::Postgres
+    ));
 }
 
 /// A stored enum value the code does not know is reported as corrupt data, not a panic, and

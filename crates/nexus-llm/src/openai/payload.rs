@@ -1,0 +1,241 @@
+//! Vendor mapping of a request: a neutral [`CompletionRequest`] to the Chat Completions body.
+//!
+//! - the system prompt becomes the first `system` message;
+//! - assistant text and tool calls become one `assistant` message, `content: null` when there
+//!   is no text, each call's `arguments` a JSON *string*;
+//! - each tool result becomes its own `role: tool` message, placed before the rest of the
+//!   user message that carried it (so it directly follows the calls it answers);
+//! - images become `image_url` parts (base64 as a `data:` URL);
+//! - `stream: true` with `stream_options.include_usage`, and `max_completion_tokens`.
+//!
+//! What the API cannot express is refused with [`LlmError::Unsupported`] rather than dropped.
+
+use std::borrow::Cow;
+
+use nexus_core::llm::{ChatMessage, ChatRole, CompletionRequest, ContentBlock, ImageSource, LlmError};
+use serde::Serialize;
+
+/// The request body.
+#[derive(Debug, Serialize)]
+pub(crate) struct ChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    stream: bool,
+    stream_options: StreamOptions,
+}
+
+#[derive(Debug, Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum WireMessage<'a> {
+    System {
+        content: &'a str,
+    },
+    User {
+        content: UserContent<'a>,
+    },
+    Assistant {
+        content: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<WireToolCall<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: Cow<'a, str>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum UserContent<'a> {
+    Text(&'a str),
+    Parts(Vec<Part<'a>>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Part<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: ImageUrl<'a> },
+}
+
+#[derive(Debug, Serialize)]
+struct ImageUrl<'a> {
+    url: Cow<'a, str>,
+}
+
+#[derive(Debug, Serialize)]
+struct WireToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunctionCall<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct WireFunctionCall<'a> {
+    name: &'a str,
+    arguments: String,
+}
+
+#[derive(Debug, Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a serde_json::Value,
+}
+
+/// Maps `request` to the wire body.
+pub(crate) fn build(request: &CompletionRequest) -> Result<ChatRequest<'_>, LlmError> {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
+        messages.push(WireMessage::System { content: system });
+    }
+    for message in &request.messages {
+        match message.role {
+            ChatRole::User => map_user(message, &mut messages)?,
+            ChatRole::Assistant => messages.push(map_assistant(message)?),
+        }
+    }
+    let tools = request
+        .tools
+        .iter()
+        .map(|tool| WireTool {
+            kind: "function",
+            function: WireFunction {
+                name: &tool.name,
+                description: &tool.description,
+                parameters: &tool.parameters,
+            },
+        })
+        .collect();
+    Ok(ChatRequest {
+        model: &request.model,
+        messages,
+        tools,
+        max_completion_tokens: request.max_output_tokens,
+        temperature: request.temperature,
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+    })
+}
+
+/// The serialized body.
+pub(crate) fn to_body(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> {
+    let wire = build(request)?;
+    serde_json::to_vec(&wire).map_err(|err| LlmError::BadRequest {
+        message: format!("cannot serialize the request: {err}"),
+    })
+}
+
+fn map_user<'a>(message: &'a ChatMessage, out: &mut Vec<WireMessage<'a>>) -> Result<(), LlmError> {
+    let mut parts: Vec<Part<'a>> = Vec::new();
+    let mut has_image = false;
+    for block in &message.content {
+        match block {
+            ContentBlock::Text { text } => parts.push(Part::Text { text }),
+            ContentBlock::Image { source } => {
+                has_image = true;
+                parts.push(Part::ImageUrl {
+                    image_url: ImageUrl {
+                        url: image_url(source),
+                    },
+                });
+            }
+            ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => out.push(WireMessage::Tool {
+                tool_call_id: tool_use_id,
+                content: if *is_error {
+                    Cow::Owned(format!("Error: {content}"))
+                } else {
+                    Cow::Borrowed(content)
+                },
+            }),
+            ContentBlock::ToolUse { .. } => {
+                return Err(LlmError::Unsupported {
+                    what: "tool calls in a user message".to_owned(),
+                });
+            }
+        }
+    }
+    let only_tool_results = parts.is_empty() && !message.content.is_empty();
+    if only_tool_results {
+        return Ok(());
+    }
+    let content = match parts.as_slice() {
+        [] => UserContent::Text(""),
+        [Part::Text { text }] if !has_image => UserContent::Text(text),
+        _ => UserContent::Parts(parts),
+    };
+    out.push(WireMessage::User { content });
+    Ok(())
+}
+
+fn map_assistant(message: &ChatMessage) -> Result<WireMessage<'_>, LlmError> {
+    let mut text: Option<String> = None;
+    let mut tool_calls = Vec::new();
+    for block in &message.content {
+        match block {
+            ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(t),
+            ContentBlock::ToolUse { id, name, input } => tool_calls.push(WireToolCall {
+                id,
+                kind: "function",
+                function: WireFunctionCall {
+                    name,
+                    arguments: input.to_string(),
+                },
+            }),
+            ContentBlock::Image { .. } => {
+                return Err(LlmError::Unsupported {
+                    what: "images in an assistant message".to_owned(),
+                });
+            }
+            ContentBlock::ToolResult { .. } => {
+                return Err(LlmError::Unsupported {
+                    what: "tool results in an assistant message".to_owned(),
+                });
+            }
+        }
+    }
+    let content = match text {
+        Some(t) if !t.is_empty() || tool_calls.is_empty() => Some(t),
+        Some(_) => None,
+        None if tool_calls.is_empty() => Some(String::new()),
+        None => None,
+    };
+    Ok(WireMessage::Assistant {
+        content,
+        tool_calls,
+    })
+}
+
+fn image_url(source: &ImageSource) -> Cow<'_, str> {
+    match source {
+        ImageSource::Base64 { media_type, data } => {
+            Cow::Owned(format!("data:{media_type};base64,{data}"))
+        }
+        ImageSource::Url { url } => Cow::Borrowed(url),
+    }
+}
