@@ -23,3 +23,4 @@ mod validate;
 pub mod http;
 pub mod bootstrap;
 pub mod server;
+pub mod models;

@@ -49,7 +49,10 @@ impl ToolCallAssembler {
 
     /// Adds a fragment. Returns [`CompletionChunk::ToolUseStart`] the first time a call's id
     /// and name are both known.
-    pub(crate) fn push(&mut self, fragment: Fragment<'_>) -> Result<Option<CompletionChunk>, LlmError> {
+    pub(crate) fn push(
+        &mut self,
+        fragment: Fragment<'_>,
+    ) -> Result<Option<CompletionChunk>, LlmError> {
         if !self.calls.contains_key(&fragment.index) && self.calls.len() >= MAX_CALLS {
             return Err(LlmError::Malformed {
                 detail: format!("more than {MAX_CALLS} tool calls in one answer"),
@@ -122,7 +125,9 @@ impl ToolCallAssembler {
                     serde_json::Value::Object(serde_json::Map::new())
                 } else {
                     serde_json::from_str(&call.arguments).map_err(|err| LlmError::Malformed {
-                        detail: format!("arguments of tool call `{name}` are not valid JSON: {err}"),
+                        detail: format!(
+                            "arguments of tool call `{name}` are not valid JSON: {err}"
+                        ),
                     })?
                 };
                 Ok(CompletionChunk::ToolUse { id, name, input })
@@ -154,7 +159,9 @@ mod tests {
     #[test]
     fn arguments_split_across_fragments_are_concatenated_and_parsed() {
         let mut a = ToolCallAssembler::default();
-        let start = a.push(frag(0, Some("call_1"), Some("get_weather"), Some(""))).unwrap();
+        let start = a
+            .push(frag(0, Some("call_1"), Some("get_weather"), Some("")))
+            .unwrap();
         assert_eq!(
             start,
             Some(CompletionChunk::ToolUseStart {
@@ -179,8 +186,10 @@ mod tests {
     #[test]
     fn interleaved_parallel_calls_come_out_in_index_order() {
         let mut a = ToolCallAssembler::default();
-        a.push(frag(1, Some("call_b"), Some("b"), Some("{\"x\""))).unwrap();
-        a.push(frag(0, Some("call_a"), Some("a"), Some("{"))).unwrap();
+        a.push(frag(1, Some("call_b"), Some("b"), Some("{\"x\"")))
+            .unwrap();
+        a.push(frag(0, Some("call_a"), Some("a"), Some("{")))
+            .unwrap();
         a.push(frag(1, None, None, Some(":2}"))).unwrap();
         a.push(frag(0, None, None, Some("}"))).unwrap();
         let calls = a.finish().unwrap();
@@ -211,7 +220,8 @@ mod tests {
     #[test]
     fn invalid_json_arguments_are_malformed_not_a_panic() {
         let mut a = ToolCallAssembler::default();
-        a.push(frag(0, Some("c"), Some("f"), Some("{\"a\": tru"))).unwrap();
+        a.push(frag(0, Some("c"), Some("f"), Some("{\"a\": tru")))
+            .unwrap();
         assert!(matches!(a.finish(), Err(LlmError::Malformed { .. })));
     }
 
@@ -226,7 +236,10 @@ mod tests {
     fn repeated_id_is_accepted_but_a_changed_id_is_malformed() {
         let mut a = ToolCallAssembler::default();
         a.push(frag(0, Some("c"), Some("f"), None)).unwrap();
-        assert_eq!(a.push(frag(0, Some("c"), Some("f"), Some("{}"))).unwrap(), None);
+        assert_eq!(
+            a.push(frag(0, Some("c"), Some("f"), Some("{}"))).unwrap(),
+            None
+        );
         assert!(matches!(
             a.push(frag(0, Some("other"), None, None)),
             Err(LlmError::Malformed { .. })

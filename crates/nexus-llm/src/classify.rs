@@ -125,7 +125,12 @@ pub(crate) fn classify_at(
 /// The delay asked for by `retry-after-ms` (milliseconds) or `retry-after` (seconds or an
 /// HTTP date).
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
         && ms.is_finite()
         && ms >= 0.0
@@ -163,7 +168,12 @@ mod tests {
     #[test]
     fn auth_statuses_are_auth() {
         for status in [401, 403] {
-            let e = classify(status, &HeaderMap::new(), &body("invalid_api_key", "x"), "m");
+            let e = classify(
+                status,
+                &HeaderMap::new(),
+                &body("invalid_api_key", "x"),
+                "m",
+            );
             assert!(matches!(e, LlmError::Auth { .. }), "{status}: {e:?}");
         }
     }
@@ -183,9 +193,14 @@ mod tests {
     #[test]
     fn retry_after_seconds_and_http_date_are_understood() {
         let h = headers(&[("retry-after", "3")]);
-        assert_eq!(retry_after(&h, SystemTime::now()), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after(&h, SystemTime::now()),
+            Some(Duration::from_secs(3))
+        );
         let h = headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:10 GMT")]);
-        let now = SystemTime::from(chrono::DateTime::parse_from_rfc2822("Wed, 21 Oct 2015 07:28:00 GMT").unwrap());
+        let now = SystemTime::from(
+            chrono::DateTime::parse_from_rfc2822("Wed, 21 Oct 2015 07:28:00 GMT").unwrap(),
+        );
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(10)));
         let h = headers(&[("retry-after", "soon")]);
         assert_eq!(retry_after(&h, now), None);
@@ -193,31 +208,67 @@ mod tests {
 
     #[test]
     fn insufficient_quota_429_is_quota_not_rate_limit() {
-        let e = classify(429, &HeaderMap::new(), &body("insufficient_quota", "insufficient_quota"), "m");
+        let e = classify(
+            429,
+            &HeaderMap::new(),
+            &body("insufficient_quota", "insufficient_quota"),
+            "m",
+        );
         assert!(matches!(e, LlmError::QuotaExceeded { .. }), "{e:?}");
     }
 
     #[test]
     fn context_length_code_wins_over_generic_bad_request() {
-        let e = classify(400, &HeaderMap::new(), &body("context_length_exceeded", "invalid_request_error"), "m");
+        let e = classify(
+            400,
+            &HeaderMap::new(),
+            &body("context_length_exceeded", "invalid_request_error"),
+            "m",
+        );
         assert!(matches!(e, LlmError::ContextLengthExceeded { .. }), "{e:?}");
-        let e = classify(400, &HeaderMap::new(), &body("invalid_value", "invalid_request_error"), "m");
+        let e = classify(
+            400,
+            &HeaderMap::new(),
+            &body("invalid_value", "invalid_request_error"),
+            "m",
+        );
         assert!(matches!(e, LlmError::BadRequest { .. }), "{e:?}");
         let e = classify(422, &HeaderMap::new(), b"unprocessable", "m");
-        assert_eq!(e, LlmError::BadRequest { message: "unprocessable".into() });
+        assert_eq!(
+            e,
+            LlmError::BadRequest {
+                message: "unprocessable".into()
+            }
+        );
     }
 
     #[test]
     fn decisions_ignore_message_text() {
         let b = br#"{"error":{"message":"context_length_exceeded insufficient_quota","type":"x","code":null}}"#;
-        assert!(matches!(classify(400, &HeaderMap::new(), b, "m"), LlmError::BadRequest { .. }));
-        assert!(matches!(classify(429, &HeaderMap::new(), b, "m"), LlmError::RateLimited { .. }));
+        assert!(matches!(
+            classify(400, &HeaderMap::new(), b, "m"),
+            LlmError::BadRequest { .. }
+        ));
+        assert!(matches!(
+            classify(429, &HeaderMap::new(), b, "m"),
+            LlmError::RateLimited { .. }
+        ));
     }
 
     #[test]
     fn model_not_found_names_the_model() {
-        let e = classify(404, &HeaderMap::new(), &body("model_not_found", "invalid_request_error"), "gpt-9");
-        assert_eq!(e, LlmError::ModelNotFound { model: "gpt-9".into() });
+        let e = classify(
+            404,
+            &HeaderMap::new(),
+            &body("model_not_found", "invalid_request_error"),
+            "gpt-9",
+        );
+        assert_eq!(
+            e,
+            LlmError::ModelNotFound {
+                model: "gpt-9".into()
+            }
+        );
     }
 
     #[test]
@@ -225,17 +276,28 @@ mod tests {
         let h = headers(&[("retry-after", "2")]);
         assert_eq!(
             classify(503, &h, b"", "m"),
-            LlmError::Overloaded { retry_after: Some(Duration::from_secs(2)) }
+            LlmError::Overloaded {
+                retry_after: Some(Duration::from_secs(2))
+            }
         );
-        assert_eq!(classify(500, &HeaderMap::new(), b"", "m"), LlmError::Server { status: 500 });
-        assert_eq!(classify(502, &HeaderMap::new(), b"<html>", "m"), LlmError::Server { status: 502 });
+        assert_eq!(
+            classify(500, &HeaderMap::new(), b"", "m"),
+            LlmError::Server { status: 500 }
+        );
+        assert_eq!(
+            classify(502, &HeaderMap::new(), b"<html>", "m"),
+            LlmError::Server { status: 502 }
+        );
     }
 
     #[test]
     fn numeric_codes_of_openai_compatible_servers_are_read() {
         let b = br#"{"error":{"code":402,"message":"Insufficient credits"}}"#;
         assert_eq!(error_info(b).code.as_deref(), Some("402"));
-        assert!(matches!(classify(402, &HeaderMap::new(), b, "m"), LlmError::QuotaExceeded { .. }));
+        assert!(matches!(
+            classify(402, &HeaderMap::new(), b, "m"),
+            LlmError::QuotaExceeded { .. }
+        ));
     }
 
     #[test]

@@ -28,7 +28,11 @@ pub fn env_var_for(provider: &str) -> String {
             "{}_API_KEY",
             other
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                .map(|c| if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                })
                 .collect::<String>()
         ),
     }
@@ -37,7 +41,9 @@ pub fn env_var_for(provider: &str) -> String {
 /// Splits `provider/model`. Both parts must be non-empty.
 pub fn parse_address(address: &str) -> Result<(&str, &str), LlmError> {
     match address.trim().split_once('/') {
-        Some((provider, model)) if !provider.is_empty() && !model.is_empty() => Ok((provider, model)),
+        Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
+            Ok((provider, model))
+        }
         _ => Err(LlmError::BadRequest {
             message: format!(
                 "model address `{address}` must look like `provider/model`, e.g. `openai/gpt-4o-mini`"
@@ -72,7 +78,9 @@ impl ProviderRegistry {
     }
 
     /// [`from_env`](Self::from_env) over any source of variables.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ProviderRegistry, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<ProviderRegistry, ConfigError> {
         let mut registry = ProviderRegistry::new();
         if let Some(config) = OpenAiConfig::from_lookup(&lookup)? {
             let provider = Arc::new(OpenAiProvider::new(config)?);
@@ -95,7 +103,11 @@ impl ProviderRegistry {
     }
 
     /// Adds `provider` with `default_model` as its default.
-    pub fn register_with_default(&mut self, provider: Arc<dyn LlmProvider>, default_model: impl Into<String>) {
+    pub fn register_with_default(
+        &mut self,
+        provider: Arc<dyn LlmProvider>,
+        default_model: impl Into<String>,
+    ) {
         self.insert(Entry {
             provider,
             default_model: Some(default_model.into()),
@@ -156,14 +168,22 @@ mod tests {
     use super::*;
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     #[test]
     fn openai_key_in_env_registers_openai_as_default() {
-        let registry = ProviderRegistry::from_lookup(lookup(&[("OPENAI_API_KEY", "sk-test")])).unwrap();
+        let registry =
+            ProviderRegistry::from_lookup(lookup(&[("OPENAI_API_KEY", "sk-test")])).unwrap();
         assert_eq!(registry.names(), vec!["openai"]);
-        assert_eq!(registry.first_configured().as_deref(), Some("openai/gpt-4o-mini"));
+        assert_eq!(
+            registry.first_configured().as_deref(),
+            Some("openai/gpt-4o-mini")
+        );
         let (provider, model) = registry.resolve("openai/gpt-4o").unwrap();
         assert_eq!(provider.name(), "openai");
         assert_eq!(model, "gpt-4o");
@@ -183,7 +203,10 @@ mod tests {
             ("openai/gpt-4o", "OPENAI_API_KEY"),
             ("anthropic/claude-sonnet-4-5", "ANTHROPIC_API_KEY"),
             ("gemini/gemini-2.5-flash", "GEMINI_API_KEY"),
-            ("openrouter/anthropic/claude-sonnet-4.5", "OPENROUTER_API_KEY"),
+            (
+                "openrouter/anthropic/claude-sonnet-4.5",
+                "OPENROUTER_API_KEY",
+            ),
             ("my-vllm/llama", "MY_VLLM_API_KEY"),
         ] {
             let err = registry.resolve(address).unwrap_err();
@@ -205,7 +228,10 @@ mod tests {
     #[test]
     fn address_without_provider_or_model_is_a_bad_request() {
         for bad in ["gpt-4o", "/gpt-4o", "openai/", ""] {
-            assert!(matches!(parse_address(bad), Err(LlmError::BadRequest { .. })), "{bad}");
+            assert!(
+                matches!(parse_address(bad), Err(LlmError::BadRequest { .. })),
+                "{bad}"
+            );
         }
     }
 

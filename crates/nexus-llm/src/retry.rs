@@ -56,7 +56,10 @@ impl RetryPolicy {
             return asked.min(self.max_delay);
         }
         let factor = 2u32.saturating_pow(retry.min(31));
-        let backoff = self.initial_delay.saturating_mul(factor).min(self.max_delay);
+        let backoff = self
+            .initial_delay
+            .saturating_mul(factor)
+            .min(self.max_delay);
         let jitter = self.jitter.clamp(0.0, 1.0);
         backoff.mul_f64(1.0 - jitter * random_unit())
     }
@@ -225,11 +228,20 @@ mod tests {
         ]);
         let retrying = Retrying::new(inner.clone(), no_jitter());
         let started = Instant::now();
-        let chunks = collect(retrying.complete(CompletionRequest::default()).await.unwrap()).await;
+        let chunks = collect(
+            retrying
+                .complete(CompletionRequest::default())
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(chunks, vec![text("hello"), done()]);
         assert_eq!(inner.calls(), 2);
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_secs(7) && waited < Duration::from_millis(7100), "{waited:?}");
+        assert!(
+            waited >= Duration::from_secs(7) && waited < Duration::from_millis(7100),
+            "{waited:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -238,7 +250,10 @@ mod tests {
             message: "no".into(),
         })]);
         let retrying = Retrying::new(inner.clone(), no_jitter());
-        let err = retrying.complete(CompletionRequest::default()).await.unwrap_err();
+        let err = retrying
+            .complete(CompletionRequest::default())
+            .await
+            .unwrap_err();
         assert!(matches!(err, LlmError::BadRequest { .. }));
         assert_eq!(inner.calls(), 1);
     }
@@ -250,7 +265,13 @@ mod tests {
             Ok(vec![text("ok"), done()]),
         ]);
         let retrying = Retrying::new(inner.clone(), no_jitter());
-        let chunks = collect(retrying.complete(CompletionRequest::default()).await.unwrap()).await;
+        let chunks = collect(
+            retrying
+                .complete(CompletionRequest::default())
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(chunks, vec![text("ok"), done()]);
         assert_eq!(inner.calls(), 2);
     }
@@ -262,8 +283,17 @@ mod tests {
             Ok(vec![text("second answer"), done()]),
         ]);
         let retrying = Retrying::new(inner.clone(), no_jitter());
-        let chunks = collect(retrying.complete(CompletionRequest::default()).await.unwrap()).await;
-        assert_eq!(chunks, vec![text("partial"), Err(LlmError::Server { status: 500 })]);
+        let chunks = collect(
+            retrying
+                .complete(CompletionRequest::default())
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            chunks,
+            vec![text("partial"), Err(LlmError::Server { status: 500 })]
+        );
         assert_eq!(inner.calls(), 1);
     }
 
@@ -276,12 +306,18 @@ mod tests {
         };
         let retrying = Retrying::new(inner.clone(), policy);
         let started = Instant::now();
-        let err = retrying.complete(CompletionRequest::default()).await.unwrap_err();
+        let err = retrying
+            .complete(CompletionRequest::default())
+            .await
+            .unwrap_err();
         assert_eq!(err, LlmError::Server { status: 500 });
         assert_eq!(inner.calls(), 3);
         // 500 ms, then 1 s.
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_millis(1500) && waited < Duration::from_millis(1600), "{waited:?}");
+        assert!(
+            waited >= Duration::from_millis(1500) && waited < Duration::from_millis(1600),
+            "{waited:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -298,16 +334,25 @@ mod tests {
         };
         let retrying = Retrying::new(inner, policy);
         let started = Instant::now();
-        retrying.complete(CompletionRequest::default()).await.unwrap();
+        retrying
+            .complete(CompletionRequest::default())
+            .await
+            .unwrap();
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100), "{waited:?}");
+        assert!(
+            waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100),
+            "{waited:?}"
+        );
     }
 
     #[test]
     fn jittered_delay_stays_within_its_band() {
         let policy = RetryPolicy::default();
         for retry in 0..6 {
-            let full = policy.initial_delay.saturating_mul(1 << retry).min(policy.max_delay);
+            let full = policy
+                .initial_delay
+                .saturating_mul(1 << retry)
+                .min(policy.max_delay);
             let d = policy.delay(retry, None);
             assert!(d <= full && d >= full.mul_f64(0.5), "{retry}: {d:?}");
         }

@@ -260,18 +260,12 @@ mod tests {
         let mut p = SseParser::new(64);
         p.feed(b"data: ");
         p.feed(&[b'a'; 100]);
-        assert_eq!(
-            p.next_event(),
-            Err(SseError::FrameTooLarge { limit: 64 })
-        );
+        assert_eq!(p.next_event(), Err(SseError::FrameTooLarge { limit: 64 }));
         let mut p = SseParser::new(64);
         for _ in 0..10 {
             p.feed(b"data: aaaaaaaaaa\n");
         }
-        assert_eq!(
-            p.next_event(),
-            Err(SseError::FrameTooLarge { limit: 64 })
-        );
+        assert_eq!(p.next_event(), Err(SseError::FrameTooLarge { limit: 64 }));
     }
 
     #[test]

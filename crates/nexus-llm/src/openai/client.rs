@@ -53,17 +53,24 @@ impl OpenAiClient {
             })?;
         auth.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, auth);
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
         for (name, value, field) in [
             ("openai-organization", &config.organization, "organization"),
             ("openai-project", &config.project, "project"),
         ] {
             if let Some(value) = value {
-                let value = HeaderValue::from_str(value).map_err(|_| ConfigError::InvalidValue {
-                    field,
-                    reason: "contains characters not allowed in an HTTP header".to_owned(),
-                })?;
+                let value =
+                    HeaderValue::from_str(value).map_err(|_| ConfigError::InvalidValue {
+                        field,
+                        reason: "contains characters not allowed in an HTTP header".to_owned(),
+                    })?;
                 headers.insert(name, value);
             }
         }
@@ -89,9 +96,17 @@ impl OpenAiClient {
     /// `model` names the model for error messages.
     pub(crate) async fn stream(&self, body: Vec<u8>, model: &str) -> Result<ChunkStream, LlmError> {
         let deadline = Instant::now() + self.first_byte_timeout;
-        let request = self.http.post(self.url.clone()).headers(self.headers.clone()).body(body);
+        let request = self
+            .http
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .body(body);
         let response = match timeout_at(deadline, request.send()).await {
-            Err(_) => return Err(LlmError::Timeout { stage: "first_byte" }),
+            Err(_) => {
+                return Err(LlmError::Timeout {
+                    stage: "first_byte",
+                });
+            }
             Ok(Err(err)) => return Err(send_error(&err)),
             Ok(Ok(response)) => response,
         };
@@ -116,7 +131,11 @@ impl OpenAiClient {
         let mut body: BodyStream = Box::pin(response.bytes_stream());
         let mut pump = Pump::new(self.idle_timeout);
         match timeout_at(deadline, body.next()).await {
-            Err(_) => return Err(LlmError::Timeout { stage: "first_byte" }),
+            Err(_) => {
+                return Err(LlmError::Timeout {
+                    stage: "first_byte",
+                });
+            }
             Ok(Some(Ok(bytes))) => {
                 pump.sse.feed(&bytes);
                 pump.body = Some(body);
@@ -154,7 +173,9 @@ fn send_error(err: &reqwest::Error) -> LlmError {
     if err.is_connect() && err.is_timeout() {
         LlmError::Timeout { stage: "connect" }
     } else if err.is_timeout() {
-        LlmError::Timeout { stage: "first_byte" }
+        LlmError::Timeout {
+            stage: "first_byte",
+        }
     } else {
         LlmError::Transport {
             message: error_chain(err),

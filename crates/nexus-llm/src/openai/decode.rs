@@ -123,9 +123,10 @@ impl Decoder {
             None | Some("message") => {}
             Some("error") => {
                 return Err(LlmError::InStream {
-                    message: error_message(&serde_json::from_str(&event.data).unwrap_or_else(
-                        |_| serde_json::Value::String(event.data.clone()),
-                    )),
+                    message: error_message(
+                        &serde_json::from_str(&event.data)
+                            .unwrap_or_else(|_| serde_json::Value::String(event.data.clone())),
+                    ),
                 });
             }
             Some(_) => return Ok(()),
@@ -178,7 +179,11 @@ impl Decoder {
         Err(LlmError::StreamInterrupted)
     }
 
-    fn on_delta(&mut self, delta: WireDelta, out: &mut VecDeque<CompletionChunk>) -> Result<(), LlmError> {
+    fn on_delta(
+        &mut self,
+        delta: WireDelta,
+        out: &mut VecDeque<CompletionChunk>,
+    ) -> Result<(), LlmError> {
         for text in [delta.content, delta.refusal].into_iter().flatten() {
             if !text.is_empty() {
                 out.push_back(CompletionChunk::TextDelta { text });
@@ -210,15 +215,21 @@ impl Decoder {
                 _ => *last,
             },
         };
-        let id = call
-            .id
-            .clone()
-            .or_else(|| self.last_call.as_ref().filter(|(i, _)| *i == index).and_then(|(_, id)| id.clone()));
+        let id = call.id.clone().or_else(|| {
+            self.last_call
+                .as_ref()
+                .filter(|(i, _)| *i == index)
+                .and_then(|(_, id)| id.clone())
+        });
         self.last_call = Some((index, id));
         index
     }
 
-    fn on_finish(&mut self, reason: &str, out: &mut VecDeque<CompletionChunk>) -> Result<(), LlmError> {
+    fn on_finish(
+        &mut self,
+        reason: &str,
+        out: &mut VecDeque<CompletionChunk>,
+    ) -> Result<(), LlmError> {
         if self.stop.is_some() {
             return Ok(());
         }

@@ -20,6 +20,5 @@ mod tests;
 
 pub use adapter::{OpenAiProvider, PROVIDER_NAME};
 pub use config::{
-    API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, ORGANIZATION_ENV, OpenAiConfig,
-    PROJECT_ENV,
+    API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, ORGANIZATION_ENV, OpenAiConfig, PROJECT_ENV,
 };

@@ -12,7 +12,9 @@
 
 use std::borrow::Cow;
 
-use nexus_core::llm::{ChatMessage, ChatRole, CompletionRequest, ContentBlock, ImageSource, LlmError};
+use nexus_core::llm::{
+    ChatMessage, ChatRole, CompletionRequest, ContentBlock, ImageSource, LlmError,
+};
 use serde::Serialize;
 
 /// The request body.

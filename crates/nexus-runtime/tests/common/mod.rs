@@ -89,7 +89,17 @@ pub struct Harness {
 }
 
 pub fn provider_for(fake: &FakeOpenAi) -> Arc<dyn LlmProvider> {
-    nexus_llm::testing::openai_provider_for(&fake.base_url(), fake.api_key())
+    let config = nexus_llm::OpenAiConfig::new(fake.api_key())
+        .with_base_url(&fake.base_url())
+        .unwrap();
+    let provider: Arc<dyn LlmProvider> = Arc::new(nexus_llm::OpenAiProvider::new(config).unwrap());
+    Arc::new(nexus_llm::Retrying::new(
+        provider,
+        nexus_llm::RetryPolicy {
+            initial_delay: Duration::from_millis(20),
+            ..nexus_llm::RetryPolicy::default()
+        },
+    ))
 }
 
 pub fn runtime(store: &Arc<dyn Store>, fake: &FakeOpenAi, config: RuntimeConfig) -> Runtime {
