@@ -71,7 +71,8 @@ else
         die "port $PORT is taken by something that is not moto; set NEXUS_MOTO_PORT"
     fi
     log "starting on $ENDPOINT (log: $LOG)"
-    setsid nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >>"$LOG" 2>&1 </dev/null &
+    # `9>&-`: the server must not inherit (and hold forever) the install lock.
+    setsid nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >>"$LOG" 2>&1 </dev/null 9>&- &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 60); do answers && break; sleep 0.5; done
     answers || { tail -n 20 "$LOG" >&2; die "moto_server did not answer; see $LOG"; }

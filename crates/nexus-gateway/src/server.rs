@@ -84,6 +84,12 @@ pub struct RunningServer {
     pub vault: Arc<Vault>,
     /// The store.
     pub store: Arc<dyn Store>,
+    /// Object storage.
+    pub blobs: Arc<BlobStore>,
+    /// Signs download links served by the HTTP API.
+    pub links: Arc<LinkSigner>,
+    /// Base URL of the HTTP API, for download links.
+    pub public_url: url::Url,
     /// How long the start took, until both listeners accepted connections.
     pub startup: std::time::Duration,
     runtime: Runtime,
@@ -244,6 +250,12 @@ pub async fn start(settings: Settings, options: ServerOptions) -> Result<Running
     let grpc_addr = local_addr(&grpc_listener, settings.grpc_addr)?;
     let http_addr = local_addr(&http_listener, settings.http_addr)?;
 
+    // A default public URL names the configured HTTP address; with port 0, use the real one.
+    let mut public_url = settings.public_url.clone();
+    if public_url.port() == Some(0) && public_url.set_port(Some(http_addr.port())).is_err() {
+        warn!("Could not set the port of the public URL");
+    }
+
     let cancel = CancellationToken::new();
     let service = GatewayService::new(
         Arc::clone(&store),
@@ -255,7 +267,12 @@ pub async fn start(settings: Settings, options: ServerOptions) -> Result<Running
         },
     );
     let grpc_task = tokio::spawn(serve_grpc(grpc_listener, service, cancel.clone()));
-    let router = crate::http::router(Arc::clone(&store), Arc::new(registry), blobs, signer);
+    let router = crate::http::router(
+        Arc::clone(&store),
+        Arc::new(registry),
+        Arc::clone(&blobs),
+        Arc::clone(&signer),
+    );
     let http_task = tokio::spawn(serve_http(http_listener, router, cancel.clone()));
 
     let recovered = runtime.start().await?;
@@ -274,6 +291,9 @@ pub async fn start(settings: Settings, options: ServerOptions) -> Result<Running
         bootstrapped,
         vault,
         store,
+        blobs,
+        links: signer,
+        public_url,
         startup,
         runtime,
         cancel,

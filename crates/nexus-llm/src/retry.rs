@@ -253,7 +253,8 @@ mod tests {
         let err = retrying
             .complete(CompletionRequest::default())
             .await
-            .unwrap_err();
+            .err()
+            .unwrap();
         assert!(matches!(err, LlmError::BadRequest { .. }));
         assert_eq!(inner.calls(), 1);
     }
@@ -309,7 +310,8 @@ mod tests {
         let err = retrying
             .complete(CompletionRequest::default())
             .await
-            .unwrap_err();
+            .err()
+            .unwrap();
         assert_eq!(err, LlmError::Server { status: 500 });
         assert_eq!(inner.calls(), 3);
         // 500 ms, then 1 s.
@@ -334,10 +336,11 @@ mod tests {
         };
         let retrying = Retrying::new(inner, policy);
         let started = Instant::now();
-        retrying
+        let stream = retrying
             .complete(CompletionRequest::default())
             .await
             .unwrap();
+        assert_eq!(collect(stream).await, vec![done()]);
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100),

@@ -35,6 +35,10 @@ static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     migrator
 });
 
+/// The counterpart of the SQLite backend's in-process write lock: nothing to hold.
+#[derive(Debug)]
+pub(crate) struct WriteLock;
+
 /// The PostgreSQL/CockroachDB store. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -64,9 +68,17 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Writers are not queued in-process on PostgreSQL: row locks and `crate::retry` order
+    /// them. (The SQLite backend has a real lock here; the shared code shape keeps the two
+    /// backends' statements line for line alike.)
+    pub(crate) async fn lock_writes(&self) -> WriteLock {
+        WriteLock
+    }
+
     /// Starts a write transaction.
-    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(db)
+    pub(crate) async fn write(&self) -> StoreResult<(WriteLock, Transaction<'static, Postgres>)> {
+        let tx = self.pool.begin().await.map_err(db)?;
+        Ok((WriteLock, tx))
     }
 }
 

@@ -1,6 +1,9 @@
 //! The embedded SQLite backend: one database file in WAL mode, a small connection pool, and
 //! write transactions opened with `BEGIN IMMEDIATE` so that two writers never deadlock on a
-//! lock upgrade (the second waits for the first, up to the busy timeout, then retries).
+//! lock upgrade. Writers of this process also queue on an async mutex before they touch the
+//! database: SQLite allows one writer at a time anyway, and waiting on the mutex costs
+//! microseconds where SQLite's busy handler sleeps for milliseconds. Other processes on the same
+//! file are still handled by the busy timeout and `crate::retry`.
 //!
 //! Timestamps are stored as integer microseconds since the epoch and ids as 16-byte blobs; the
 //! schema is `migrations/sqlite`. Row decoding is shared with PostgreSQL (`crate::codec`); only
@@ -11,6 +14,7 @@ mod agents;
 mod turns;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,7 +43,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Held by this process's writer for the length of its write.
+    writes: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Proof that this process's other writers are waiting (see the module doc).
+pub(crate) type WriteLock = tokio::sync::OwnedMutexGuard<()>;
 
 impl SqliteStore {
     /// Opens (creating if missing) the database `url` names (`sqlite:PATH`, `sqlite://PATH`,
@@ -67,7 +76,10 @@ impl SqliteStore {
         .connect_with(connect)
         .await
         .map_err(db)?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore {
+            pool,
+            writes: Arc::default(),
+        };
         if options.migrate {
             store.migrate().await?;
         }
@@ -79,9 +91,16 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Waits for this process's other writers to finish.
+    pub(crate) async fn lock_writes(&self) -> WriteLock {
+        Arc::clone(&self.writes).lock_owned().await
+    }
+
     /// Starts a write transaction holding the database's write lock from its first statement.
-    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    pub(crate) async fn write(&self) -> StoreResult<(WriteLock, Transaction<'static, Sqlite>)> {
+        let lock = self.lock_writes().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        Ok((lock, tx))
     }
 }
 

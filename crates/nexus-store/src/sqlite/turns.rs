@@ -39,7 +39,7 @@ impl SqliteStore {
         json: &MessageJson,
     ) -> StoreResult<Enqueued> {
         let m = &inbound.message;
-        let mut tx = self.write().await?;
+        let (_writing, mut tx) = self.write().await?;
         if let Some(key) = &inbound.dedupe {
             let existing = sqlx::query(concat!(
                 "SELECT ",
@@ -121,7 +121,7 @@ impl SqliteStore {
         json: &[MessageJson],
     ) -> StoreResult<CommitOutcome> {
         let now = codec::now();
-        let mut tx = self.write().await?;
+        let (_writing, mut tx) = self.write().await?;
         let done = sqlx::query(
             "UPDATE inbox SET status = 'done', completed_at = $2 \
              WHERE turn_id = $1 AND status = 'pending' RETURNING session_id",
@@ -366,6 +366,7 @@ impl InboxStore for SqliteStore {
     }
 
     async fn begin_attempt(&self, turn_id: TurnId) -> StoreResult<u32> {
+        let _writing = self.lock_writes().await;
         let attempts: Option<i64> = retry_statement("begin_attempt", || {
             sqlx::query_scalar(
                 "UPDATE inbox SET attempts = attempts + 1 WHERE turn_id = $1 RETURNING attempts",
@@ -392,6 +393,7 @@ impl InboxStore for SqliteStore {
 
     async fn fail_turn(&self, turn_id: TurnId, error: &str) -> StoreResult<CommitOutcome> {
         let now = codec::now();
+        let _writing = self.lock_writes().await;
         let done = retry_statement("fail_turn", || {
             sqlx::query(
                 "UPDATE inbox SET status = 'failed', error = $2, completed_at = $3 \
@@ -460,6 +462,7 @@ impl OutboxStore for SqliteStore {
         error: Option<&str>,
     ) -> StoreResult<()> {
         let now = codec::now();
+        let _writing = self.lock_writes().await;
         let done = retry_statement("update_delivery", || {
             sqlx::query(
                 "UPDATE deliveries SET status = $2, \
@@ -522,6 +525,7 @@ impl LeaseStore for SqliteStore {
     ) -> StoreResult<bool> {
         let now = codec::now();
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let _writing = self.lock_writes().await;
         let won: Option<String> = retry_statement("try_acquire_lease", || {
             sqlx::query_scalar(
                 "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
@@ -541,6 +545,7 @@ impl LeaseStore for SqliteStore {
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        let _writing = self.lock_writes().await;
         retry_statement("release_lease", || {
             sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
                 .bind(name)
