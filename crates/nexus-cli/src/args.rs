@@ -30,6 +30,9 @@ pub(crate) enum Command {
     /// Manage API keys (admin only).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Store your own model provider keys (sealed at rest; never shown again).
+    #[command(subcommand)]
+    ProviderKey(ProviderKeyCommand),
     /// Apply database migrations and exit.
     Migrate(ServerConfigArgs),
     /// Check configuration, database, master key and providers; say what to fix.
@@ -234,6 +237,32 @@ pub(crate) enum KeyCommand {
     Revoke {
         /// Key id.
         id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProviderKeyCommand {
+    /// Store or replace your key for a provider.
+    Set {
+        /// Provider name, e.g. openai.
+        provider: String,
+        /// The key; read from standard input when omitted (keeps it out of shell history).
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the providers you stored keys for.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete your key for a provider.
+    Delete {
+        /// Provider name.
+        provider: String,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -32,6 +32,7 @@ fn main() -> std::process::ExitCode {
             Command::Session(a) => commands::admin::session(a).await,
             Command::User(a) => commands::admin::user(a).await,
             Command::Key(a) => commands::admin::key(a).await,
+            Command::ProviderKey(a) => commands::admin::provider_key(a).await,
             Command::Migrate(a) => commands::migrate::run(a).await,
             Command::Doctor(a) => commands::doctor::run(a).await,
         }

@@ -261,6 +261,7 @@ pub async fn start(settings: Settings, options: ServerOptions) -> Result<Running
         Arc::clone(&store),
         runtime.clone(),
         Arc::new(Authenticator::new(Arc::clone(&store))),
+        Arc::clone(&vault),
         ApiSettings {
             max_message_bytes: settings.max_message_bytes,
             default_model: options.default_model.clone(),

@@ -436,3 +436,90 @@ async fn signed_download_links_serve_the_blob_until_they_expire_or_are_tampered(
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("expired"));
 }
+
+#[tokio::test]
+async fn provider_keys_are_stored_sealed_and_never_returned() {
+    let t = TestServer::start().await;
+    let mut client = t.client().await;
+    let key = create_user_key(&t, "jane", "user").await;
+    let secret = "sk-jane-very-secret-0123456789";
+    let stored = client
+        .set_provider_key(authed(
+            &key,
+            pb::SetProviderKeyRequest {
+                provider: "openai".into(),
+                api_key: secret.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.provider, "openai");
+
+    let jane = t.server.store.get_user_by_name("jane").await.unwrap().unwrap();
+    let record = t
+        .server
+        .store
+        .get_provider_credential(jane.id, "openai")
+        .await
+        .unwrap()
+        .unwrap();
+    let needle = secret.as_bytes();
+    assert!(
+        !record.sealed_secret.windows(needle.len()).any(|w| w == needle),
+        "the database holds no plaintext"
+    );
+    let opened = t
+        .server
+        .vault
+        .open_for(jane.id, record.id.as_bytes(), &record.sealed_secret)
+        .await
+        .unwrap();
+    assert_eq!(opened.as_slice(), needle);
+    // Sealed to this record: another record id does not open it.
+    assert!(
+        t.server
+            .vault
+            .open_for(jane.id, uuid::Uuid::new_v4().as_bytes(), &record.sealed_secret)
+            .await
+            .is_err()
+    );
+
+    let listed = client
+        .list_provider_keys(authed(&key, pb::ListProviderKeysRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    assert_eq!(listed.len(), 1);
+    let admin_listed = client
+        .list_provider_keys(authed(&t.admin_key, pb::ListProviderKeysRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    assert!(admin_listed.is_empty(), "keys are per user");
+
+    let err = client
+        .set_provider_key(authed(
+            &key,
+            pb::SetProviderKeyRequest {
+                provider: "openai".into(),
+                api_key: "  ".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let deleted = client
+        .delete_provider_key(authed(
+            &key,
+            pb::DeleteProviderKeyRequest {
+                provider: "openai".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted.deleted);
+}

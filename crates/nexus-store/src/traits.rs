@@ -192,6 +192,11 @@ pub trait CredentialStore: Send + Sync {
         user_id: UserId,
         provider: &str,
     ) -> StoreResult<Option<ProviderCredential>>;
+    /// A user's provider keys, by provider name.
+    async fn list_provider_credentials(
+        &self,
+        user_id: UserId,
+    ) -> StoreResult<Vec<ProviderCredential>>;
     /// Deletes a user's key for a provider; `false` if there was none.
     async fn delete_provider_credential(&self, user_id: UserId, provider: &str)
     -> StoreResult<bool>;

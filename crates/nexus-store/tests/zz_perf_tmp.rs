@@ -7,15 +7,20 @@ async fn perf() {
         let w = world(s.as_ref()).await;
         let n = 2000;
         let t = std::time::Instant::now();
+        let mut d = [std::time::Duration::ZERO; 4];
         for i in 0..n {
+            let t0 = std::time::Instant::now();
             let item = s
                 .enqueue(&inbound(&w.session, "hello there", Some(&format!("e{i}"))))
                 .await
                 .unwrap()
                 .item()
                 .clone();
+            let t1 = std::time::Instant::now();
             s.begin_attempt(item.turn_id).await.unwrap();
+            let t2 = std::time::Instant::now();
             let _ctx = s.recent_messages(w.session.id, 20).await.unwrap();
+            let t3 = std::time::Instant::now();
             let answer = reply(
                 &w.session,
                 "an answer of some length, like a model would give",
@@ -42,8 +47,11 @@ async fn perf() {
                 }],
                 messages: vec![answer],
             };
+            let t4 = std::time::Instant::now();
             s.complete_turn(&commit).await.unwrap();
+            d[0] += t1 - t0; d[1] += t2 - t1; d[2] += t3 - t2; d[3] += t4.elapsed();
         }
+        eprintln!("enqueue {:?} attempt {:?} recent {:?} complete {:?}", d[0] / n, d[1] / n, d[2] / n, d[3] / n);
         eprintln!("{:?}: {:?} per turn", s.backend(), t.elapsed() / n);
         h.cleanup().await;
     }

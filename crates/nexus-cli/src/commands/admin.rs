@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use nexus_gateway::pb;
 
-use crate::args::{AgentCommand, KeyCommand, SessionCommand, UserCommand};
+use crate::args::{AgentCommand, KeyCommand, ProviderKeyCommand, SessionCommand, UserCommand};
 use crate::client::{connect, status};
 use crate::output;
 
@@ -238,6 +238,56 @@ pub(crate) async fn key(command: KeyCommand) -> anyhow::Result<ExitCode> {
             } else {
                 output::line(&format!("Key {id} was already revoked."));
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn provider_key(command: ProviderKeyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ProviderKeyCommand::Set { provider, key, client } => {
+            let key = match key {
+                Some(k) => k,
+                None => {
+                    eprintln!("Paste the {provider} key and press Enter:");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line
+                }
+            };
+            let mut client = connect(&client).await?;
+            let stored = client
+                .set_provider_key(pb::SetProviderKeyRequest { provider, api_key: key.trim().to_owned() })
+                .await
+                .map_err(status)?
+                .into_inner();
+            output::line(&format!("Stored your {} key (sealed at rest).", stored.provider));
+        }
+        ProviderKeyCommand::List { client } => {
+            let mut client = connect(&client).await?;
+            let keys = client
+                .list_provider_keys(pb::ListProviderKeysRequest {})
+                .await
+                .map_err(status)?
+                .into_inner()
+                .keys;
+            let rows: Vec<Vec<String>> =
+                keys.iter().map(|k| vec![k.provider.clone(), k.created_at.clone()]).collect();
+            output::table(&["PROVIDER", "STORED"], &rows);
+        }
+        ProviderKeyCommand::Delete { provider, client } => {
+            let mut client = connect(&client).await?;
+            let deleted = client
+                .delete_provider_key(pb::DeleteProviderKeyRequest { provider: provider.clone() })
+                .await
+                .map_err(status)?
+                .into_inner()
+                .deleted;
+            output::line(&if deleted {
+                format!("Deleted your {provider} key.")
+            } else {
+                format!("You had no {provider} key.")
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 mod admin;
 mod chat;
 pub(crate) mod convert;
+mod provider_keys;
 mod resolve;
 
 use std::pin::Pin;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use futures::Stream;
 use nexus_runtime::Runtime;
-use nexus_security::Principal;
+use nexus_security::{Principal, Vault};
 use nexus_store::Store;
 use tonic::{Request, Response, Status};
 
@@ -36,6 +37,7 @@ pub struct GatewayService {
     store: Arc<dyn Store>,
     runtime: Runtime,
     auth: Arc<Authenticator>,
+    vault: Arc<Vault>,
     settings: Arc<ApiSettings>,
 }
 
@@ -45,12 +47,14 @@ impl GatewayService {
         store: Arc<dyn Store>,
         runtime: Runtime,
         auth: Arc<Authenticator>,
+        vault: Arc<Vault>,
         settings: ApiSettings,
     ) -> Self {
         GatewayService {
             store,
             runtime,
             auth,
+            vault,
             settings: Arc::new(settings),
         }
     }
@@ -190,6 +194,34 @@ impl Gateway for GatewayService {
         self.admin(&request).await?;
         Ok(Response::new(
             self.revoke_api_key_by_id(request.into_inner()).await?,
+        ))
+    }
+
+    async fn set_provider_key(
+        &self,
+        request: Request<pb::SetProviderKeyRequest>,
+    ) -> Result<Response<pb::ProviderKey>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.set_provider_key_for(principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_provider_keys(
+        &self,
+        request: Request<pb::ListProviderKeysRequest>,
+    ) -> Result<Response<pb::ListProviderKeysResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(self.list_provider_keys_for(principal).await?))
+    }
+
+    async fn delete_provider_key(
+        &self,
+        request: Request<pb::DeleteProviderKeyRequest>,
+    ) -> Result<Response<pb::DeleteProviderKeyResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.delete_provider_key_for(principal, request.into_inner()).await?,
         ))
     }
 

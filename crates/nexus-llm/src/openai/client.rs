@@ -38,7 +38,6 @@ type BodyStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 pub(crate) struct OpenAiClient {
     http: reqwest::Client,
     url: Url,
-    headers: HeaderMap,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -75,6 +74,7 @@ impl OpenAiClient {
             }
         }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -86,7 +86,6 @@ impl OpenAiClient {
         Ok(OpenAiClient {
             http,
             url: config.chat_completions_url(),
-            headers,
             first_byte_timeout: config.first_byte_timeout,
             idle_timeout: config.idle_timeout,
         })
@@ -96,11 +95,7 @@ impl OpenAiClient {
     /// `model` names the model for error messages.
     pub(crate) async fn stream(&self, body: Vec<u8>, model: &str) -> Result<ChunkStream, LlmError> {
         let deadline = Instant::now() + self.first_byte_timeout;
-        let request = self
-            .http
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .body(body);
+        let request = self.http.post(self.url.clone()).body(body);
         let response = match timeout_at(deadline, request.send()).await {
             Err(_) => {
                 return Err(LlmError::Timeout {

@@ -427,3 +427,21 @@ fn invalid_tool_arguments_are_malformed() {
     ]);
     assert!(matches!(end, Err(LlmError::Malformed { .. })), "{end:?}");
 }
+
+#[tokio::test]
+async fn sequential_calls_reuse_one_pooled_connection() {
+    let h = OpenAiHarness::start().await;
+    let provider = h.provider(ProviderOptions::default());
+    for i in 0..20 {
+        let outcome = testing::run(provider.as_ref(), testing::request(&h, &format!("n{i}"))).await;
+        assert_eq!(outcome.error, None);
+        // Let the background drain hand the connection back to the pool.
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(h.fake.request_count(), 20);
+    assert!(
+        h.fake.connection_count() <= 2,
+        "{} connections",
+        h.fake.connection_count()
+    );
+}

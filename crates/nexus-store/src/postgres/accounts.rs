@@ -352,6 +352,24 @@ impl CredentialStore for PostgresStore {
         .transpose()
     }
 
+    async fn list_provider_credentials(
+        &self,
+        user_id: UserId,
+    ) -> StoreResult<Vec<ProviderCredential>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            provider_credential_cols!(),
+            " FROM provider_credentials WHERE user_id = $1 ORDER BY provider"
+        ))
+        .bind(user_id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(codec::provider_credential)
+        .collect()
+    }
+
     async fn delete_provider_credential(
         &self,
         user_id: UserId,

@@ -73,6 +73,9 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
         }
+        // A local file does not drop connections: skip the ping sqlx sends before every
+        // checkout, which costs a round trip to the connection's worker thread.
+        .test_before_acquire(false)
         .connect_with(connect)
         .await
         .map_err(db)?;

@@ -169,9 +169,45 @@ struct ChunkWriter<'m, 'a> {
     meta: &'m Meta<'a>,
     include_usage: bool,
     noisy: bool,
+    /// The bytes before a delta: `data: {"id":…,"choices":[{"index":0,"delta":`.
+    head: String,
 }
 
-impl ChunkWriter<'_, '_> {
+impl<'m, 'a> ChunkWriter<'m, 'a> {
+    fn new(meta: &'m Meta<'a>, include_usage: bool, noisy: bool) -> Self {
+        let head = format!(
+            "data: {{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\
+             \"service_tier\":\"default\",\"system_fingerprint\":\"fp_fake0001\",\
+             \"choices\":[{{\"index\":0,\"delta\":",
+            Value::from(meta.id.as_str()),
+            meta.created,
+            Value::from(meta.model),
+        );
+        ChunkWriter {
+            meta,
+            include_usage,
+            noisy,
+            head,
+        }
+    }
+
+    /// A text delta, written without building a JSON tree (the hot path under load).
+    fn text(&self, text: &str) -> String {
+        if self.noisy {
+            return self.chunk(json!({"content": text}), None);
+        }
+        let mut out = String::with_capacity(self.head.len() + text.len() + 96);
+        out.push_str(&self.head);
+        out.push_str("{\"content\":");
+        out.push_str(&Value::from(text).to_string());
+        out.push_str("},\"logprobs\":null,\"finish_reason\":null}]");
+        if self.include_usage {
+            out.push_str(",\"usage\":null");
+        }
+        out.push_str(",\"obfuscation\":\"aB3xZ\"}\n\n");
+        out
+    }
+
     fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
         let mut chunk = json!({
             "id": self.meta.id,
@@ -205,11 +241,7 @@ pub(crate) fn stream_frames(
     answer: &Answer,
     meta: &Meta<'_>,
 ) -> Vec<Frame> {
-    let writer = ChunkWriter {
-        meta,
-        include_usage: plan.include_usage,
-        noisy: reply.noisy,
-    };
+    let writer = ChunkWriter::new(meta, plan.include_usage, reply.noisy);
     let mut frames: Vec<Frame> = Vec::new();
     if reply.noisy {
         frames.push(Frame::Bytes(": keep-alive\n\n".to_owned()));
@@ -256,7 +288,7 @@ pub(crate) fn stream_frames(
                         json!({"object": "x.unknown.event", "whatever": true})
                     )));
                 }
-                frames.push(Frame::Bytes(writer.chunk(json!({"content": word}), None)));
+                frames.push(Frame::Bytes(writer.text(word)));
             }
         }
         Answer::Tools(calls) => {

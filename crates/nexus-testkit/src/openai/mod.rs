@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     script: Mutex<VecDeque<Reply>>,
     recorded: Mutex<VecDeque<RecordedRequest>>,
     count: AtomicU64,
+    /// TCP connections accepted.
+    pub(crate) connections: AtomicU64,
     /// Source of ids (`chatcmpl-…`, `call_…`, `req_…`).
     seq: AtomicU64,
 }
@@ -129,6 +131,7 @@ impl FakeOpenAi {
             script: Mutex::new(VecDeque::new()),
             recorded: Mutex::new(VecDeque::new()),
             count: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             seq: AtomicU64::new(1),
         });
         let (tx, rx) = oneshot::channel();
@@ -175,6 +178,11 @@ impl FakeOpenAi {
     /// The newest request received, if any was recorded.
     pub fn last_request(&self) -> Option<RecordedRequest> {
         lock(&self.shared.recorded).back().cloned()
+    }
+
+    /// How many TCP connections the fake accepted (to check that clients pool them).
+    pub fn connection_count(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// How many requests the fake received on any path, including rejected ones.

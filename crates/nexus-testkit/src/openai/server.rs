@@ -1,6 +1,7 @@
 //! Routes and handlers: authentication, validation, then the scripted or default answer.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -31,8 +32,10 @@ pub(crate) fn spawn(
         .route("/v1/embeddings", post(embeddings_handler))
         .route("/v1/models", get(models))
         .fallback(not_found)
-        .with_state(shared);
-    let listener = listener.tap_io(|tcp| {
+        .with_state(Arc::clone(&shared));
+    let counter = Arc::clone(&shared);
+    let listener = listener.tap_io(move |tcp| {
+        counter.connections.fetch_add(1, Ordering::Relaxed);
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!(error = %err, "Cannot set TCP_NODELAY on a fake OpenAI connection");
         }
