@@ -24,8 +24,8 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
-    /// The database URL or options are invalid.
-    #[error("invalid database configuration: {0}")]
+    /// The database URL, object storage settings or other options are invalid.
+    #[error("invalid storage configuration: {0}")]
     Config(String),
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
