@@ -5,6 +5,11 @@
 //! with the OpenAI fake running in this process, so every figure of one run comes from the same
 //! machine state. Never used by tests: figures belong here, not in timed tests.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line program prints its results"
+)]
+
 mod load;
 mod server;
 mod stats;
@@ -105,7 +110,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 "start_to_ready_ms".into(),
                 serde_json::json!(process.start_to_ready.as_secs_f64() * 1e3),
             );
-            let target = Target::new(process.grpc_url(), process.api_key.clone(), args.agent.clone());
+            let target = Target::new(
+                process.grpc_url(),
+                process.api_key.clone(),
+                args.agent.clone(),
+            );
             (target, Some(process))
         }
     };
@@ -120,7 +129,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let seq = load::sequential(&target, args.sequential_turns).await?;
     insert_load(&mut report, "sequential", &seq);
 
-    let sampler = process.as_ref().map(|p| p.sample_rss(Duration::from_millis(20)));
+    let sampler = process
+        .as_ref()
+        .map(|p| p.sample_rss(Duration::from_millis(20)));
     let concurrent = load::concurrent(
         &target,
         args.sessions,
@@ -129,11 +140,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     insert_load(&mut report, "concurrent", &concurrent);
     if let (Some(p), Some(sampler)) = (&process, sampler) {
-        report.insert("loaded_rss_peak_mib".into(), serde_json::json!(sampler.stop().await));
+        report.insert(
+            "loaded_rss_peak_mib".into(),
+            serde_json::json!(sampler.stop().await),
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
         report.insert("after_load_rss_mib".into(), serde_json::json!(p.rss_mib()?));
     }
-    report.insert("fake_requests".into(), serde_json::json!(fake.request_count()));
+    report.insert(
+        "fake_requests".into(),
+        serde_json::json!(fake.request_count()),
+    );
     if let Some(p) = process {
         p.stop().await;
     }
@@ -146,12 +163,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn insert_load(report: &mut serde_json::Map<String, serde_json::Value>, name: &str, r: &LoadReport) {
+fn insert_load(
+    report: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    r: &LoadReport,
+) {
     report.insert(name.into(), r.to_json());
 }
 
 fn print_report(report: &serde_json::Map<String, serde_json::Value>, args: &Args) {
-    println!("nexus-bench: {} sessions for {} s, fake reply {} words", args.sessions, args.duration_secs, args.reply_words);
+    println!(
+        "nexus-bench: {} sessions for {} s, fake reply {} words",
+        args.sessions, args.duration_secs, args.reply_words
+    );
     for (key, value) in report {
         match value {
             serde_json::Value::Object(o) => {

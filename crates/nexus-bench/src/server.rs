@@ -46,7 +46,7 @@ async fn ready(http: SocketAddr) -> bool {
         return false;
     }
     let mut buf = [0u8; 12];
-    matches!(stream.read_exact(&mut buf).await, Ok(_) if &buf[9..12] == b"200")
+    stream.read_exact(&mut buf).await.is_ok() && &buf[9..12] == b"200"
 }
 
 impl ServerProcess {
@@ -192,9 +192,16 @@ async fn spawn_until_ready(
 
 async fn terminate(mut child: Child) {
     if let Some(pid) = child.id() {
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .await;
     }
-    if tokio::time::timeout(Duration::from_secs(15), child.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .is_err()
+    {
         let _ = child.kill().await;
     }
 }

@@ -68,7 +68,12 @@ pub(crate) struct DoctorArgs {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ClientArgs {
     /// gRPC address of the server.
-    #[arg(long, env = "NEXUS_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+    #[arg(
+        long,
+        env = "NEXUS_SERVER",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
     pub(crate) server: String,
     /// API key. Default: NEXUS_API_KEY, else the admin key of a local server's data directory.
     #[arg(long, global = true, hide_env_values = true)]

@@ -3,6 +3,11 @@
 //! This binary only parses arguments and calls the gateway (server side) or the gRPC API
 //! (client side); it holds no business logic.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line program prints its results"
+)]
+
 mod args;
 mod client;
 mod commands;

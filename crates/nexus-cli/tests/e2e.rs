@@ -1,6 +1,11 @@
 //! The `nexus` binary as a user runs it: a server started in an empty directory with no
 //! configuration, the CLI chatting with it, restarts, and a `kill -9` in the middle of a turn.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test on any error"
+)]
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -73,7 +78,11 @@ async fn serve(dir: &Path, ports: &Ports, fake: &FakeOpenAi) -> Server {
 impl Server {
     async fn stop(mut self) {
         let pid = self.child.id().unwrap().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .expect("server did not stop on SIGTERM")
@@ -118,18 +127,30 @@ fn session_id_of(list_output: &str) -> String {
 async fn fresh_start_chats_and_keeps_the_conversation_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let ports = Ports { grpc: free_port(), http: free_port() };
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+    };
     let server = serve(dir.path(), &ports, &fake).await;
     let banner = server.stdout.join("\n");
     assert!(banner.contains("Admin API key"), "{banner}");
     let key = std::fs::read_to_string(dir.path().join("nexus-data/admin.key")).unwrap();
-    assert!(banner.contains(key.trim()), "the printed key is the saved key");
+    assert!(
+        banner.contains(key.trim()),
+        "the printed key is the saved key"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("nexus-data/admin.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("nexus-data/admin.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let mode = std::fs::metadata(dir.path().join("nexus-data/master.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("nexus-data/master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -140,17 +161,28 @@ async fn fresh_start_chats_and_keeps_the_conversation_across_a_restart() {
     server.stop().await;
 
     let server = serve(dir.path(), &ports, &fake).await;
-    assert!(!server.stdout.join("\n").contains("Admin API key"), "the key is shown only once");
+    assert!(
+        !server.stdout.join("\n").contains("Admin API key"),
+        "the key is shown only once"
+    );
     let (ok, out, err) = cli(dir.path(), &server.grpc, &["session", "list"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("hello"), "{out}");
     let id = session_id_of(&out);
     let (ok, out, err) = cli(dir.path(), &server.grpc, &["session", "show", &id]).await;
     assert!(ok, "{err}");
-    assert!(out.contains("hello") && out.contains("Hello from the fake model."), "{out}");
+    assert!(
+        out.contains("hello") && out.contains("Hello from the fake model."),
+        "{out}"
+    );
 
     // The conversation continues in the same session.
-    let (ok, out, _) = cli(dir.path(), &server.grpc, &["chat", "--session", &id, "-m", "again"]).await;
+    let (ok, out, _) = cli(
+        dir.path(),
+        &server.grpc,
+        &["chat", "--session", &id, "-m", "again"],
+    )
+    .await;
     assert!(ok);
     assert_eq!(out.trim(), "You said: again");
     server.stop().await;
@@ -160,13 +192,17 @@ async fn fresh_start_chats_and_keeps_the_conversation_across_a_restart() {
 async fn kill_9_mid_turn_then_restart_answers_the_message_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let ports = Ports { grpc: free_port(), http: free_port() };
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+    };
     let server = serve(dir.path(), &ports, &fake).await;
     // The model hangs: the turn is in flight when the server dies.
     fake.push(Reply::text("never delivered").first_byte_delay(Duration::from_secs(60)));
     let grpc = server.grpc.clone();
     let path = dir.path().to_owned();
-    let chat = tokio::spawn(async move { cli(&path, &grpc, &["chat", "-m", "survive this"]).await });
+    let chat =
+        tokio::spawn(async move { cli(&path, &grpc, &["chat", "-m", "survive this"]).await });
     for _ in 0..500 {
         if fake.request_count() == 1 {
             break;
@@ -183,19 +219,31 @@ async fn kill_9_mid_turn_then_restart_answers_the_message_exactly_once() {
     for _ in 0..300 {
         let (_, list, _) = cli(dir.path(), &server.grpc, &["session", "list"]).await;
         let id = session_id_of(&list);
-        let (_, out, _) = cli(dir.path(), &server.grpc, &["session", "show", &id, "--json"]).await;
+        let (_, out, _) = cli(
+            dir.path(),
+            &server.grpc,
+            &["session", "show", &id, "--json"],
+        )
+        .await;
         if out.contains("You said: survive this") {
             history = out;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(!history.is_empty(), "the message was answered after the restart");
+    assert!(
+        !history.is_empty(),
+        "the message was answered after the restart"
+    );
     let value: serde_json::Value = serde_json::from_str(history.trim()).unwrap();
     let messages = value["messages"].as_array().unwrap();
     let users = messages.iter().filter(|m| m["role"] == "user").count();
     let answers = messages.iter().filter(|m| m["role"] == "assistant").count();
-    assert_eq!((users, answers), (1, 1), "one question, one answer: {history}");
+    assert_eq!(
+        (users, answers),
+        (1, 1),
+        "one question, one answer: {history}"
+    );
     // Nothing answers it a second time later.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(fake.request_count(), 2);
@@ -206,17 +254,31 @@ async fn kill_9_mid_turn_then_restart_answers_the_message_exactly_once() {
 async fn cli_errors_say_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let ports = Ports { grpc: free_port(), http: free_port() };
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+    };
     let server = serve(dir.path(), &ports, &fake).await;
     let (ok, _, err) = cli(
         dir.path(),
         &server.grpc,
-        &["chat", "-m", "hi", "--api-key", "nxs_wrongwrongwrongwrongwrongwrongwrongwrong"],
+        &[
+            "chat",
+            "-m",
+            "hi",
+            "--api-key",
+            "nxs_wrongwrongwrongwrongwrongwrongwrongwrong",
+        ],
     )
     .await;
     assert!(!ok);
     assert!(err.contains("invalid API key"), "{err}");
-    let (ok, _, err) = cli(dir.path(), &server.grpc, &["chat", "--agent", "ghost", "-m", "hi"]).await;
+    let (ok, _, err) = cli(
+        dir.path(),
+        &server.grpc,
+        &["chat", "--agent", "ghost", "-m", "hi"],
+    )
+    .await;
     assert!(!ok);
     assert!(err.contains("agent `ghost` not found"), "{err}");
     server.stop().await;
@@ -234,5 +296,8 @@ async fn cli_errors_say_what_is_wrong() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("NEXUS_HTTP_ADDR") && err.contains("HOST:PORT"), "{err}");
+    assert!(
+        err.contains("NEXUS_HTTP_ADDR") && err.contains("HOST:PORT"),
+        "{err}"
+    );
 }

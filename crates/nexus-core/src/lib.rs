@@ -20,12 +20,12 @@ pub use channel::{
     InboundMessage, OutboundMessage, Sender, SentMessage,
 };
 pub use entities::{
-    Agent, ApiKey, ChannelCredential, ChannelStatus, Session, User, UserRole, DEFAULT_MAX_STEPS,
+    Agent, ApiKey, ChannelCredential, ChannelStatus, DEFAULT_MAX_STEPS, Session, User, UserRole,
 };
 pub use event::{TurnErrorKind, TurnEvent};
 pub use ids::{
-    AgentId, ApiKeyId, AttachmentId, ChannelCredentialId, DeliveryId, MessageId, SessionId,
-    TurnId, UserId,
+    AgentId, ApiKeyId, AttachmentId, ChannelCredentialId, DeliveryId, MessageId, SessionId, TurnId,
+    UserId,
 };
 pub use llm::{
     ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock,

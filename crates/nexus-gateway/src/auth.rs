@@ -76,17 +76,21 @@ impl Authenticator {
         if let Some(hit) = self.cache().get_mut(&hash)
             && now.duration_since(hit.verified) < CACHE_TTL
         {
-            return Ok(hit.principal.clone());
+            return Ok(hit.principal);
         }
         let Some(record) = self.store.get_api_key_by_hash(&hash).await? else {
             return Err(ApiError::Unauthenticated("invalid API key".to_owned()));
         };
         if record.revoked_at.is_some() {
             self.cache().remove(&hash);
-            return Err(ApiError::Unauthenticated("this API key was revoked".to_owned()));
+            return Err(ApiError::Unauthenticated(
+                "this API key was revoked".to_owned(),
+            ));
         }
         let Some(user) = self.store.get_user(record.user_id).await? else {
-            return Err(ApiError::Unauthenticated("the key's user no longer exists".to_owned()));
+            return Err(ApiError::Unauthenticated(
+                "the key's user no longer exists".to_owned(),
+            ));
         };
         let principal = Principal {
             user_id: user.id,
@@ -109,7 +113,7 @@ impl Authenticator {
             cache.insert(
                 hash,
                 Cached {
-                    principal: principal.clone(),
+                    principal,
                     verified: now,
                     touched,
                 },

@@ -20,7 +20,8 @@ pub const ADMIN_USER: &str = "admin";
 pub const DEFAULT_AGENT: &str = "assistant";
 /// The default agent's system prompt. Byte-stable (no dates, ids or counters) so provider
 /// prompt caches stay warm.
-pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant. Answer clearly and concisely.";
+pub const DEFAULT_SYSTEM_PROMPT: &str =
+    "You are a helpful assistant. Answer clearly and concisely.";
 
 /// What the first start created.
 #[derive(Debug)]
@@ -98,7 +99,10 @@ pub async fn bootstrap(
             updated_at: now,
         })
         .await?;
-    info!(model = default_model, "Created the admin user and the default agent `assistant`");
+    info!(
+        model = default_model,
+        "Created the admin user and the default agent `assistant`"
+    );
     Ok(Bootstrapped {
         admin_key: Some(generated.plaintext),
         admin_key_file,

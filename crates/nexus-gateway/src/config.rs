@@ -322,7 +322,11 @@ fn resolve(
     let data_dir = overrides
         .data_dir
         .clone()
-        .or_else(|| env("NEXUS_DATA_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            env("NEXUS_DATA_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .or(config.data_dir)
         .unwrap_or_else(|| PathBuf::from("./nexus-data"));
 
@@ -377,15 +381,22 @@ fn resolve(
                 .unwrap_or_else(|| data_dir.join("blobs")),
         },
         "s3" => StorageSettings::S3 {
-            bucket: config.storage.bucket.filter(|b| !b.is_empty()).ok_or_else(|| {
-                ConfigError::new(
-                    "storage.bucket",
-                    "is required when storage.kind = \"s3\"",
-                    "Name the bucket, e.g. bucket = \"nexus\".",
-                )
-            })?,
+            bucket: config
+                .storage
+                .bucket
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "storage.bucket",
+                        "is required when storage.kind = \"s3\"",
+                        "Name the bucket, e.g. bucket = \"nexus\".",
+                    )
+                })?,
             endpoint: config.storage.endpoint,
-            region: config.storage.region.unwrap_or_else(|| "us-east-1".to_owned()),
+            region: config
+                .storage
+                .region
+                .unwrap_or_else(|| "us-east-1".to_owned()),
             access_key_id_env: config
                 .storage
                 .access_key_id_env
@@ -430,8 +441,8 @@ fn resolve(
         ));
     }
 
-    let log_format = env_or(env, "NEXUS_LOG_FORMAT", config.log.format)
-        .unwrap_or_else(|| "text".to_owned());
+    let log_format =
+        env_or(env, "NEXUS_LOG_FORMAT", config.log.format).unwrap_or_else(|| "text".to_owned());
     let log_json = match log_format.as_str() {
         "text" => false,
         "json" => true,
@@ -499,8 +510,8 @@ mod tests {
 
     #[test]
     fn environment_wins_over_file_and_flags_win_over_environment() {
-        let file = parse_file("data_dir = \"/from/file\"\n[server]\ngrpc_addr = \"127.0.0.1:1\"")
-            .unwrap();
+        let file =
+            parse_file("data_dir = \"/from/file\"\n[server]\ngrpc_addr = \"127.0.0.1:1\"").unwrap();
         let env = |k: &str| match k {
             "NEXUS_GRPC_ADDR" => Some("127.0.0.1:2".to_owned()),
             "NEXUS_DATA_DIR" => Some("/from/env".to_owned()),

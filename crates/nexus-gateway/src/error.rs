@@ -47,7 +47,9 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound { what } => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Conflict { what } => ApiError::AlreadyExists(format!("{what} already exists")),
+            StoreError::Conflict { what } => {
+                ApiError::AlreadyExists(format!("{what} already exists"))
+            }
             StoreError::TooLarge { size, limit } => ApiError::InvalidArgument(format!(
                 "object of {size} bytes exceeds the limit of {limit} bytes"
             )),

@@ -97,9 +97,7 @@ async fn readyz(State(s): State<HealthState>) -> Response {
             .into_response();
     }
     match s.store.migration_status().await {
-        Ok(status) if status.is_current() => {
-            axum::Json(json!({"ready": true})).into_response()
-        }
+        Ok(status) if status.is_current() => axum::Json(json!({"ready": true})).into_response(),
         Ok(status) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(json!({
@@ -162,7 +160,10 @@ async fn download(
         }
         Err(err) => {
             error!(error = %err, "Could not read a blob for download");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "could not read the object\n")
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not read the object\n",
+            )
                 .into_response();
         }
     };
@@ -174,7 +175,10 @@ async fn download(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=60"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=60"),
+    );
     let filename: String = blob
         .filename
         .as_deref()

@@ -8,7 +8,12 @@
 pub mod config;
 
 /// Generated gRPC types and stubs of `proto/nexus/v1/gateway.proto`.
-#[allow(missing_docs, unreachable_pub, clippy::all, missing_debug_implementations)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::all,
+    missing_debug_implementations
+)]
 pub mod pb {
     tonic::include_proto!("nexus.v1");
 
@@ -17,10 +22,10 @@ pub mod pb {
 }
 
 pub mod auth;
+pub mod bootstrap;
 pub mod error;
 pub mod grpc;
-mod validate;
 pub mod http;
-pub mod bootstrap;
-pub mod server;
 pub mod models;
+pub mod server;
+mod validate;

@@ -8,7 +8,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use nexus_core::UserId;
 use nexus_runtime::{Metrics, ModelResolver, Runtime, RuntimeConfig, ToolLimits, ToolRegistry};
-use nexus_security::{KeyOrigin, MasterKey, MasterKeySource, SecurityError, Vault, WrappedKeyStore};
+use nexus_security::{
+    KeyOrigin, MasterKey, MasterKeySource, SecurityError, Vault, WrappedKeyStore,
+};
 use nexus_store::blob::{BlobConfig, BlobStore, LinkSigner, S3Config};
 use nexus_store::{Backend, OpenOptions, Store};
 use prometheus_client::registry::Registry;
@@ -175,7 +177,10 @@ fn blob_config(settings: &Settings) -> Result<BlobConfig, ServerError> {
 
 /// Starts a server: opens and migrates the store, loads the master key, bootstraps on first
 /// start, recovers unanswered messages, and listens. Returns once both listeners accept.
-pub async fn start(settings: Settings, options: ServerOptions) -> Result<RunningServer, ServerError> {
+pub async fn start(
+    settings: Settings,
+    options: ServerOptions,
+) -> Result<RunningServer, ServerError> {
     let started = Instant::now();
     std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
         path: settings.data_dir.clone(),
@@ -185,7 +190,9 @@ pub async fn start(settings: Settings, options: ServerOptions) -> Result<Running
     let store = nexus_store::open(
         &settings.database_url,
         &OpenOptions {
-            max_connections: settings.max_connections.unwrap_or(OpenOptions::default().max_connections),
+            max_connections: settings
+                .max_connections
+                .unwrap_or(OpenOptions::default().max_connections),
             migrate: true,
         },
     )
@@ -209,7 +216,8 @@ pub async fn start(settings: Settings, options: ServerOptions) -> Result<Running
             .map_err(|e| ServerError::Storage(e.to_string()))?,
     );
 
-    let bootstrapped = bootstrap(store.as_ref(), &settings.data_dir, &options.default_model).await?;
+    let bootstrapped =
+        bootstrap(store.as_ref(), &settings.data_dir, &options.default_model).await?;
 
     let metrics = Metrics::default();
     let mut registry = Registry::default();
@@ -303,9 +311,10 @@ pub async fn start(settings: Settings, options: ServerOptions) -> Result<Running
 }
 
 fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, ServerError> {
-    listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr: asked, source })
+    listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: asked,
+        source,
+    })
 }
 
 async fn serve_grpc(listener: TcpListener, service: GatewayService, cancel: CancellationToken) {
@@ -338,7 +347,9 @@ async fn serve_grpc(listener: TcpListener, service: GatewayService, cancel: Canc
 async fn serve_grpc_without_reflection(
     listener: TcpListener,
     service: GatewayService,
-    health_service: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    health_service: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
     cancel: CancellationToken,
 ) {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

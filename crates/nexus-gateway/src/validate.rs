@@ -18,12 +18,20 @@ pub(crate) fn name(kind: &str, value: &str, dots: bool) -> Result<(), ApiError> 
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && value.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' || (dots && c == '.')
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || c == '_'
+                || c == '-'
+                || (dots && c == '.')
         });
     if ok {
         Ok(())
     } else {
-        let allowed = if dots { "a-z, 0-9, _, - and ." } else { "a-z, 0-9, _ and -" };
+        let allowed = if dots {
+            "a-z, 0-9, _, - and ."
+        } else {
+            "a-z, 0-9, _ and -"
+        };
         Err(ApiError::invalid(format!(
             "{kind} name `{value}` is invalid: use 1-64 characters of {allowed}, starting with a \
              letter or digit"
@@ -48,7 +56,9 @@ pub(crate) fn chat_text(text: &str, max: usize) -> Result<(), ApiError> {
 /// A `provider/model` address.
 pub(crate) fn model(value: &str) -> Result<(), ApiError> {
     match value.split_once('/') {
-        Some((p, m)) if !p.is_empty() && !m.is_empty() && !value.chars().any(char::is_whitespace) => {
+        Some((p, m))
+            if !p.is_empty() && !m.is_empty() && !value.chars().any(char::is_whitespace) =>
+        {
             Ok(())
         }
         _ => Err(ApiError::invalid(format!(

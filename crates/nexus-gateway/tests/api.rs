@@ -1,5 +1,10 @@
 //! The gRPC and HTTP API of a real server (in process, ephemeral ports, SQLite, OpenAI fake).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test on any error"
+)]
+
 mod common;
 
 use common::{TestServer, authed, chat, run_chat};
@@ -124,7 +129,9 @@ async fn missing_wrong_and_revoked_keys_are_unauthenticated() {
     let keys = client
         .list_api_keys(authed(
             &t.admin_key,
-            pb::ListApiKeysRequest { user: "jane".into() },
+            pb::ListApiKeysRequest {
+                user: "jane".into(),
+            },
         ))
         .await
         .unwrap()
@@ -156,16 +163,36 @@ async fn bad_chat_requests_get_clear_errors_and_change_nothing() {
     let t = TestServer::start().await;
     let mut client = t.client().await;
     let cases = [
-        (chat("nobody", "", "hi"), Code::NotFound, "agent `nobody` not found"),
-        (chat("assistant", "", "   "), Code::InvalidArgument, "text is empty"),
-        (chat("assistant", "", &"x".repeat(70_000)), Code::InvalidArgument, "limit"),
-        (chat("assistant", "not-a-uuid", "hi"), Code::InvalidArgument, "not a UUID"),
+        (
+            chat("nobody", "", "hi"),
+            Code::NotFound,
+            "agent `nobody` not found",
+        ),
+        (
+            chat("assistant", "", "   "),
+            Code::InvalidArgument,
+            "text is empty",
+        ),
+        (
+            chat("assistant", "", &"x".repeat(70_000)),
+            Code::InvalidArgument,
+            "limit",
+        ),
+        (
+            chat("assistant", "not-a-uuid", "hi"),
+            Code::InvalidArgument,
+            "not a UUID",
+        ),
         (
             chat("assistant", "6f1c2a52-5f53-4f0e-9d43-0a7c3b0d3c11", "hi"),
             Code::NotFound,
             "session",
         ),
-        (chat("", "", "hi"), Code::InvalidArgument, "agent is required"),
+        (
+            chat("", "", "hi"),
+            Code::InvalidArgument,
+            "agent is required",
+        ),
     ];
     for (request, code, needle) in cases {
         let err = client
@@ -181,7 +208,10 @@ async fn bad_chat_requests_get_clear_errors_and_change_nothing() {
         .unwrap()
         .into_inner()
         .sessions;
-    assert!(sessions.is_empty(), "no session was created by bad requests");
+    assert!(
+        sessions.is_empty(),
+        "no session was created by bad requests"
+    );
     assert_eq!(t.fake.request_count(), 0);
 }
 
@@ -206,7 +236,10 @@ async fn another_users_session_is_not_found_and_stays_unchanged() {
         .await
         .unwrap();
     let err = client
-        .chat(authed(&jane, chat("assistant", &done.session_id, "let me in")))
+        .chat(authed(
+            &jane,
+            chat("assistant", &done.session_id, "let me in"),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -280,7 +313,12 @@ async fn roles_limit_what_users_and_viewers_may_do() {
     assert_eq!(err.code(), Code::PermissionDenied);
     // A user sees only their own agents; the admin's `assistant` is not theirs.
     let err = client
-        .get_agent(authed(&user, pb::GetAgentRequest { agent: "assistant".into() }))
+        .get_agent(authed(
+            &user,
+            pb::GetAgentRequest {
+                agent: "assistant".into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -306,7 +344,12 @@ async fn agents_are_created_listed_and_validated() {
         .into_inner();
     assert_eq!(created.max_steps, 5);
     let fetched = client
-        .get_agent(authed(&t.admin_key, pb::GetAgentRequest { agent: created.id.clone() }))
+        .get_agent(authed(
+            &t.admin_key,
+            pb::GetAgentRequest {
+                agent: created.id.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -323,11 +366,44 @@ async fn agents_are_created_listed_and_validated() {
     assert_eq!(names, ["assistant", "researcher"]);
 
     let bad = [
-        (pb::CreateAgentRequest { name: "researcher".into(), ..Default::default() }, Code::AlreadyExists),
-        (pb::CreateAgentRequest { name: "Bad Name".into(), ..Default::default() }, Code::InvalidArgument),
-        (pb::CreateAgentRequest { name: "x".into(), model: "gpt-4o".into(), ..Default::default() }, Code::InvalidArgument),
-        (pb::CreateAgentRequest { name: "y".into(), tools: vec!["nope".into()], ..Default::default() }, Code::InvalidArgument),
-        (pb::CreateAgentRequest { name: "z".into(), temperature: Some(7.0), ..Default::default() }, Code::InvalidArgument),
+        (
+            pb::CreateAgentRequest {
+                name: "researcher".into(),
+                ..Default::default()
+            },
+            Code::AlreadyExists,
+        ),
+        (
+            pb::CreateAgentRequest {
+                name: "Bad Name".into(),
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+        ),
+        (
+            pb::CreateAgentRequest {
+                name: "x".into(),
+                model: "gpt-4o".into(),
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+        ),
+        (
+            pb::CreateAgentRequest {
+                name: "y".into(),
+                tools: vec!["nope".into()],
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+        ),
+        (
+            pb::CreateAgentRequest {
+                name: "z".into(),
+                temperature: Some(7.0),
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+        ),
     ];
     for (request, code) in bad {
         let err = client
@@ -346,7 +422,9 @@ async fn chat_without_a_provider_says_which_variable_to_set() {
     let (_, end) = run_chat(&mut client, &t.admin_key, chat("assistant", "", "hello"))
         .await
         .unwrap();
-    let Event::Error(err) = end else { panic!("expected an error, got {end:?}") };
+    let Event::Error(err) = end else {
+        panic!("expected an error, got {end:?}")
+    };
     assert_eq!(err.kind, "provider_not_configured");
     assert!(err.message.contains("OPENAI_API_KEY"), "{}", err.message);
 }
@@ -358,7 +436,9 @@ async fn a_retried_chat_with_the_same_client_message_id_is_answered_once() {
     let mut client = t.client().await;
     let mut request = chat("assistant", "", "hello");
     request.client_message_id = "msg-42".into();
-    let (first, end) = run_chat(&mut client, &t.admin_key, request.clone()).await.unwrap();
+    let (first, end) = run_chat(&mut client, &t.admin_key, request.clone())
+        .await
+        .unwrap();
     let Event::Done(done) = end else { panic!() };
     request.session_id = done.session_id.clone();
     let (second, end) = run_chat(&mut client, &t.admin_key, request).await.unwrap();
@@ -374,16 +454,36 @@ async fn health_readiness_metrics_and_grpc_health_answer() {
     let http = reqwest::Client::new();
     let health = http.get(t.http("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready: serde_json::Value = http.get(t.http("/readyz")).send().await.unwrap().json().await.unwrap();
+    let ready: serde_json::Value = http
+        .get(t.http("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["ready"], true);
 
     let mut client = t.client().await;
     run_chat(&mut client, &t.admin_key, chat("assistant", "", "count me"))
         .await
         .unwrap();
-    let metrics = http.get(t.http("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("nexus_turns_total{kind=\"done\"} 1"), "{metrics}");
-    assert!(metrics.contains("nexus_turn_duration_seconds_count 1"), "{metrics}");
+    let metrics = http
+        .get(t.http("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("nexus_turns_total{kind=\"done\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("nexus_turn_duration_seconds_count 1"),
+        "{metrics}"
+    );
 
     let mut health = tonic_health::pb::health_client::HealthClient::new(t.channel().await);
     let status = health
@@ -418,11 +518,20 @@ async fn signed_download_links_serve_the_blob_until_they_expire_or_are_tampered(
         .links
         .sign_for(&attachment.storage_key, chrono::Duration::seconds(60));
     let http = reqwest::Client::new();
-    let url = format!("{}{}", t.server.public_url.as_str().trim_end_matches('/'), link.path_and_query());
+    let url = format!(
+        "{}{}",
+        t.server.public_url.as_str().trim_end_matches('/'),
+        link.path_and_query()
+    );
     let response = http.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/pdf");
-    assert!(response.headers()["content-disposition"].to_str().unwrap().contains("report.pdf"));
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("report.pdf")
+    );
     assert_eq!(response.bytes().await.unwrap().as_ref(), b"%PDF-1.7 fake");
 
     let tampered = url.replace(&link.signature, &"0".repeat(link.signature.len()));
@@ -431,7 +540,11 @@ async fn signed_download_links_serve_the_blob_until_they_expire_or_are_tampered(
         &attachment.storage_key,
         chrono::Utc::now() - chrono::Duration::seconds(1),
     );
-    let expired_url = format!("{}{}", t.server.public_url.as_str().trim_end_matches('/'), expired.path_and_query());
+    let expired_url = format!(
+        "{}{}",
+        t.server.public_url.as_str().trim_end_matches('/'),
+        expired.path_and_query()
+    );
     let response = http.get(&expired_url).send().await.unwrap();
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("expired"));
@@ -456,7 +569,13 @@ async fn provider_keys_are_stored_sealed_and_never_returned() {
         .into_inner();
     assert_eq!(stored.provider, "openai");
 
-    let jane = t.server.store.get_user_by_name("jane").await.unwrap().unwrap();
+    let jane = t
+        .server
+        .store
+        .get_user_by_name("jane")
+        .await
+        .unwrap()
+        .unwrap();
     let record = t
         .server
         .store
@@ -466,7 +585,10 @@ async fn provider_keys_are_stored_sealed_and_never_returned() {
         .unwrap();
     let needle = secret.as_bytes();
     assert!(
-        !record.sealed_secret.windows(needle.len()).any(|w| w == needle),
+        !record
+            .sealed_secret
+            .windows(needle.len())
+            .any(|w| w == needle),
         "the database holds no plaintext"
     );
     let opened = t
@@ -480,7 +602,11 @@ async fn provider_keys_are_stored_sealed_and_never_returned() {
     assert!(
         t.server
             .vault
-            .open_for(jane.id, uuid::Uuid::new_v4().as_bytes(), &record.sealed_secret)
+            .open_for(
+                jane.id,
+                uuid::Uuid::new_v4().as_bytes(),
+                &record.sealed_secret
+            )
             .await
             .is_err()
     );

@@ -16,11 +16,23 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("nexus-runtime", &["nexus-core", "nexus-store"][..]),
         (
             "nexus-gateway",
-            &["nexus-core", "nexus-store", "nexus-security", "nexus-llm", "nexus-runtime"][..],
+            &[
+                "nexus-core",
+                "nexus-store",
+                "nexus-security",
+                "nexus-llm",
+                "nexus-runtime",
+            ][..],
         ),
         (
             "nexus-cli",
-            &["nexus-core", "nexus-store", "nexus-security", "nexus-runtime", "nexus-gateway"][..],
+            &[
+                "nexus-core",
+                "nexus-store",
+                "nexus-security",
+                "nexus-runtime",
+                "nexus-gateway",
+            ][..],
         ),
         ("nexus-bench", &["nexus-gateway", "nexus-testkit"][..]),
     ])
@@ -48,10 +60,13 @@ fn crate_dependencies_point_inward() {
         if !manifest.exists() {
             continue;
         }
-        let doc: toml::Value = toml::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        let doc: toml::Value =
+            toml::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
         let name = doc["package"]["name"].as_str().unwrap().to_owned();
         let Some(permitted) = allowed.get(name.as_str()) else {
-            panic!("crate {name} is not in the architecture test: add it with its allowed dependencies");
+            panic!(
+                "crate {name} is not in the architecture test: add it with its allowed dependencies"
+            );
         };
         let mut deps = our_deps(doc.get("dependencies"));
         deps.extend(our_deps(doc.get("build-dependencies")));
@@ -63,5 +78,8 @@ fn crate_dependencies_point_inward() {
         }
         seen.push(name);
     }
-    assert!(seen.len() >= allowed.len(), "every crate was checked: {seen:?}");
+    assert!(
+        seen.len() >= allowed.len(),
+        "every crate was checked: {seen:?}"
+    );
 }

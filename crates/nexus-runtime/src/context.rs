@@ -146,7 +146,9 @@ mod tests {
         let answer = msg(s, 4, Role::Assistant, "It is sunny.");
         let chat = to_chat(&[user, call, result, answer]);
         assert_eq!(chat.len(), 4);
-        assert!(matches!(chat[1].content[0], ContentBlock::ToolUse { ref id, .. } if id == "call_1"));
+        assert!(
+            matches!(chat[1].content[0], ContentBlock::ToolUse { ref id, .. } if id == "call_1")
+        );
         assert!(
             matches!(chat[2].content[0], ContentBlock::ToolResult { ref tool_use_id, ref content, .. } if tool_use_id == "call_1" && content == "sunny")
         );
@@ -166,7 +168,10 @@ mod tests {
         let user = msg(s, 7, Role::User, "hello");
         let chat = to_chat(&[orphan_result, unanswered, user]);
         assert_eq!(chat.len(), 2);
-        assert_eq!(chat[0], ChatMessage::text(ChatRole::Assistant, "let me check"));
+        assert_eq!(
+            chat[0],
+            ChatMessage::text(ChatRole::Assistant, "let me check")
+        );
         assert_eq!(chat[1], ChatMessage::text(ChatRole::User, "hello"));
     }
 }

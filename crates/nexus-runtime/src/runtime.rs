@@ -9,7 +9,9 @@ use nexus_core::{
     Attachment, Direction, LlmError, LlmProvider, Message, MessageId, Metadata, Role, Session,
     SessionId, TurnErrorKind, TurnEvent, TurnId,
 };
-use nexus_store::{DedupeKey, EnqueueOutcome, InboxItem, InboxStatus, NewInbound, Store, StoreError};
+use nexus_store::{
+    DedupeKey, EnqueueOutcome, InboxItem, InboxStatus, NewInbound, Store, StoreError,
+};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -228,10 +230,7 @@ impl Runtime {
 
 /// Publishes the stored answer of a completed turn as one text delta and `Done` (for a
 /// duplicate submission, or a turn answered by another replica).
-pub(crate) async fn publish_stored_answer(
-    rt: &Shared,
-    item: &InboxItem,
-) -> Result<(), StoreError> {
+pub(crate) async fn publish_stored_answer(rt: &Shared, item: &InboxItem) -> Result<(), StoreError> {
     let delivery = rt.store.get_delivery_for_turn(item.turn_id).await?;
     let Some(delivery) = delivery else {
         rt.hub.publish(

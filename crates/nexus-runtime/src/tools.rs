@@ -177,7 +177,8 @@ mod tests {
 
     #[test]
     fn arguments_missing_a_required_property_are_refused_with_its_name() {
-        let schema = json!({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]});
+        let schema =
+            json!({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]});
         let err = check_arguments(&schema, &json!({})).unwrap_err();
         assert!(err.contains("`city`"));
         assert!(check_arguments(&schema, &json!({"city": 3})).is_err());

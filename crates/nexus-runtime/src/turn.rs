@@ -74,7 +74,13 @@ pub(crate) async fn run_turn(rt: &Shared, item: &InboxItem) -> Result<TurnEnd, S
     }
 
     let Some(session) = rt.store.get_session(item.session_id).await? else {
-        fail(rt, item, TurnErrorKind::Internal, "session no longer exists").await?;
+        fail(
+            rt,
+            item,
+            TurnErrorKind::Internal,
+            "session no longer exists",
+        )
+        .await?;
         return Ok(TurnEnd::Finished);
     };
     let Some(agent) = rt.store.get_agent(session.agent_id).await? else {
@@ -96,7 +102,13 @@ pub(crate) async fn run_turn(rt: &Shared, item: &InboxItem) -> Result<TurnEnd, S
             match found.into_iter().find(|m| m.id == item.message_id) {
                 Some(m) => m,
                 None => {
-                    fail(rt, item, TurnErrorKind::Internal, "message no longer exists").await?;
+                    fail(
+                        rt,
+                        item,
+                        TurnErrorKind::Internal,
+                        "message no longer exists",
+                    )
+                    .await?;
                     return Ok(TurnEnd::Finished);
                 }
             }

@@ -89,7 +89,10 @@ async fn tool_call_runs_the_test_tool_and_the_model_answers_with_its_result() {
     let messages = second["messages"].as_array().unwrap();
     let tool_msg = messages.iter().find(|m| m["role"] == "tool").unwrap();
     assert_eq!(tool_msg["content"], "5");
-    assert_eq!(tool_msg["tool_call_id"], history[1].tool_calls[0].id.as_str());
+    assert_eq!(
+        tool_msg["tool_call_id"],
+        history[1].tool_calls[0].id.as_str()
+    );
 }
 
 #[tokio::test]
@@ -132,15 +135,17 @@ async fn invalid_tool_arguments_come_back_to_the_model_as_a_readable_error() {
 #[tokio::test]
 async fn rate_limited_call_is_retried_after_retry_after_and_answered_once() {
     let h = Harness::new().await;
-    h.fake.push(
-        Reply::error(429, "rate_limit_exceeded").retry_after(Duration::from_millis(200)),
-    );
+    h.fake
+        .push(Reply::error(429, "rate_limit_exceeded").retry_after(Duration::from_millis(200)));
     h.fake.push(Reply::text("Worth the wait."));
     let session = h.new_session().await;
     let started = std::time::Instant::now();
     let mut turn = h.submit(&session, "hi").await;
     let events = collect(&mut turn.events).await;
-    assert!(started.elapsed() >= Duration::from_millis(200), "retry-after honoured");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "retry-after honoured"
+    );
     assert_eq!(text_of(&events), "Worth the wait.");
     assert_eq!(h.fake.request_count(), 2);
     let history = h.store.list_messages(session.id, 0, 0).await.unwrap();
@@ -178,7 +183,11 @@ async fn stream_cut_midway_fails_the_turn_and_stores_no_partial_answer() {
     assert_eq!(item.status, InboxStatus::Failed);
     let history = h.store.list_messages(session.id, 0, 0).await.unwrap();
     assert_eq!(history.len(), 1, "only the question is stored");
-    assert_eq!(h.fake.request_count(), 1, "text reached the user: no silent retry");
+    assert_eq!(
+        h.fake.request_count(),
+        1,
+        "text reached the user: no silent retry"
+    );
 
     // The session stays usable.
     h.fake.push(Reply::text("Once upon a time."));
@@ -288,7 +297,10 @@ async fn duplicate_submission_replays_the_stored_answer_without_a_new_turn() {
     let events = collect(&mut again.events).await;
     assert_eq!(text_of(&events), "Only once.");
     assert_eq!(h.fake.request_count(), 1);
-    assert_eq!(h.store.list_messages(session.id, 0, 0).await.unwrap().len(), 2);
+    assert_eq!(
+        h.store.list_messages(session.id, 0, 0).await.unwrap().len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -325,7 +337,10 @@ async fn unanswered_message_is_answered_on_start_exactly_once() {
     let again = common::runtime(&h.store, &h.fake, test_config());
     assert_eq!(again.start().await.unwrap(), 0);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(h.store.list_messages(session.id, 0, 0).await.unwrap().len(), 2);
+    assert_eq!(
+        h.store.list_messages(session.id, 0, 0).await.unwrap().len(),
+        2
+    );
     assert_eq!(h.fake.request_count(), 1);
 }
 
@@ -347,7 +362,11 @@ async fn shutdown_abandons_a_slow_turn_which_is_answered_after_restart() {
         })
     ));
     let item = h.store.get_inbox_item(turn.turn_id).await.unwrap().unwrap();
-    assert_eq!(item.status, InboxStatus::Pending, "the message stays in the inbox");
+    assert_eq!(
+        item.status,
+        InboxStatus::Pending,
+        "the message stays in the inbox"
+    );
 
     h.fake.push(Reply::text("Here now."));
     let restarted = common::runtime(&h.store, &h.fake, test_config());

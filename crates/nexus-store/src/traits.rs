@@ -198,8 +198,11 @@ pub trait CredentialStore: Send + Sync {
         user_id: UserId,
     ) -> StoreResult<Vec<ProviderCredential>>;
     /// Deletes a user's key for a provider; `false` if there was none.
-    async fn delete_provider_credential(&self, user_id: UserId, provider: &str)
-    -> StoreResult<bool>;
+    async fn delete_provider_credential(
+        &self,
+        user_id: UserId,
+        provider: &str,
+    ) -> StoreResult<bool>;
 }
 
 /// Leases: ownership of a session or a channel connection by one replica, with expiry.

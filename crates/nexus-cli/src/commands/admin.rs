@@ -13,7 +13,11 @@ fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
 }
 
 fn or_dash(s: &str) -> String {
-    if s.is_empty() { "-".to_owned() } else { s.to_owned() }
+    if s.is_empty() {
+        "-".to_owned()
+    } else {
+        s.to_owned()
+    }
 }
 
 fn print_agent(a: &pb::Agent) {
@@ -56,7 +60,10 @@ pub(crate) async fn agent(command: AgentCommand) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(status)?
                 .into_inner();
-            output::line(&format!("Created agent `{}` ({}) on {}", agent.name, agent.id, agent.model));
+            output::line(&format!(
+                "Created agent `{}` ({}) on {}",
+                agent.name, agent.id, agent.model
+            ));
         }
         AgentCommand::List { all, json, client } => {
             let mut client = connect(&client).await?;
@@ -71,12 +78,23 @@ pub(crate) async fn agent(command: AgentCommand) -> anyhow::Result<ExitCode> {
             } else {
                 let rows: Vec<Vec<String>> = agents
                     .iter()
-                    .map(|a| vec![a.name.clone(), a.model.clone(), or_dash(&a.tools.join(",")), a.id.clone()])
+                    .map(|a| {
+                        vec![
+                            a.name.clone(),
+                            a.model.clone(),
+                            or_dash(&a.tools.join(",")),
+                            a.id.clone(),
+                        ]
+                    })
                     .collect();
                 output::table(&["NAME", "MODEL", "TOOLS", "ID"], &rows);
             }
         }
-        AgentCommand::Show { agent, json, client } => {
+        AgentCommand::Show {
+            agent,
+            json,
+            client,
+        } => {
             let mut client = connect(&client).await?;
             let agent = client
                 .get_agent(pb::GetAgentRequest { agent })
@@ -95,7 +113,13 @@ pub(crate) async fn agent(command: AgentCommand) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn session(command: SessionCommand) -> anyhow::Result<ExitCode> {
     match command {
-        SessionCommand::List { agent, limit, all, json, client } => {
+        SessionCommand::List {
+            agent,
+            limit,
+            all,
+            json,
+            client,
+        } => {
             let mut client = connect(&client).await?;
             let sessions = client
                 .list_sessions(pb::ListSessionsRequest {
@@ -112,7 +136,14 @@ pub(crate) async fn session(command: SessionCommand) -> anyhow::Result<ExitCode>
             } else {
                 let rows: Vec<Vec<String>> = sessions
                     .iter()
-                    .map(|s| vec![s.id.clone(), s.channel.clone(), s.updated_at.clone(), s.title.clone()])
+                    .map(|s| {
+                        vec![
+                            s.id.clone(),
+                            s.channel.clone(),
+                            s.updated_at.clone(),
+                            s.title.clone(),
+                        ]
+                    })
                     .collect();
                 output::table(&["ID", "CHANNEL", "UPDATED", "TITLE"], &rows);
             }
@@ -120,7 +151,11 @@ pub(crate) async fn session(command: SessionCommand) -> anyhow::Result<ExitCode>
         SessionCommand::Show { id, json, client } => {
             let mut client = connect(&client).await?;
             let response = client
-                .get_session(pb::GetSessionRequest { session_id: id, after_seq: 0, limit: 0 })
+                .get_session(pb::GetSessionRequest {
+                    session_id: id,
+                    after_seq: 0,
+                    limit: 0,
+                })
                 .await
                 .map_err(status)?
                 .into_inner();
@@ -129,7 +164,10 @@ pub(crate) async fn session(command: SessionCommand) -> anyhow::Result<ExitCode>
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some(s) = &response.session {
-                output::line(&format!("session {} ({}, started {})", s.id, s.channel, s.created_at));
+                output::line(&format!(
+                    "session {} ({}, started {})",
+                    s.id, s.channel, s.created_at
+                ));
             }
             for m in &response.messages {
                 let who = match m.role.as_str() {
@@ -176,7 +214,14 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<ExitCode> {
             } else {
                 let rows: Vec<Vec<String>> = users
                     .iter()
-                    .map(|u| vec![u.name.clone(), u.role.clone(), u.created_at.clone(), u.id.clone()])
+                    .map(|u| {
+                        vec![
+                            u.name.clone(),
+                            u.role.clone(),
+                            u.created_at.clone(),
+                            u.id.clone(),
+                        ]
+                    })
                     .collect();
                 output::table(&["NAME", "ROLE", "CREATED", "ID"], &rows);
             }
@@ -190,7 +235,10 @@ pub(crate) async fn key(command: KeyCommand) -> anyhow::Result<ExitCode> {
         KeyCommand::Create { user, name, client } => {
             let mut client = connect(&client).await?;
             let created = client
-                .create_api_key(pb::CreateApiKeyRequest { user: user.unwrap_or_default(), name })
+                .create_api_key(pb::CreateApiKeyRequest {
+                    user: user.unwrap_or_default(),
+                    name,
+                })
                 .await
                 .map_err(status)?
                 .into_inner();
@@ -201,7 +249,9 @@ pub(crate) async fn key(command: KeyCommand) -> anyhow::Result<ExitCode> {
         KeyCommand::List { user, json, client } => {
             let mut client = connect(&client).await?;
             let keys = client
-                .list_api_keys(pb::ListApiKeysRequest { user: user.unwrap_or_default() })
+                .list_api_keys(pb::ListApiKeysRequest {
+                    user: user.unwrap_or_default(),
+                })
                 .await
                 .map_err(status)?
                 .into_inner()
@@ -218,11 +268,18 @@ pub(crate) async fn key(command: KeyCommand) -> anyhow::Result<ExitCode> {
                             k.name.clone(),
                             k.user_id.clone(),
                             or_dash(&k.last_used_at),
-                            if k.revoked_at.is_empty() { "active".to_owned() } else { format!("revoked {}", k.revoked_at) },
+                            if k.revoked_at.is_empty() {
+                                "active".to_owned()
+                            } else {
+                                format!("revoked {}", k.revoked_at)
+                            },
                         ]
                     })
                     .collect();
-                output::table(&["ID", "PREFIX", "NAME", "USER", "LAST USED", "STATE"], &rows);
+                output::table(
+                    &["ID", "PREFIX", "NAME", "USER", "LAST USED", "STATE"],
+                    &rows,
+                );
             }
         }
         KeyCommand::Revoke { id, client } => {
@@ -245,7 +302,11 @@ pub(crate) async fn key(command: KeyCommand) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn provider_key(command: ProviderKeyCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ProviderKeyCommand::Set { provider, key, client } => {
+        ProviderKeyCommand::Set {
+            provider,
+            key,
+            client,
+        } => {
             let key = match key {
                 Some(k) => k,
                 None => {
@@ -257,11 +318,17 @@ pub(crate) async fn provider_key(command: ProviderKeyCommand) -> anyhow::Result<
             };
             let mut client = connect(&client).await?;
             let stored = client
-                .set_provider_key(pb::SetProviderKeyRequest { provider, api_key: key.trim().to_owned() })
+                .set_provider_key(pb::SetProviderKeyRequest {
+                    provider,
+                    api_key: key.trim().to_owned(),
+                })
                 .await
                 .map_err(status)?
                 .into_inner();
-            output::line(&format!("Stored your {} key (sealed at rest).", stored.provider));
+            output::line(&format!(
+                "Stored your {} key (sealed at rest).",
+                stored.provider
+            ));
         }
         ProviderKeyCommand::List { client } => {
             let mut client = connect(&client).await?;
@@ -271,14 +338,18 @@ pub(crate) async fn provider_key(command: ProviderKeyCommand) -> anyhow::Result<
                 .map_err(status)?
                 .into_inner()
                 .keys;
-            let rows: Vec<Vec<String>> =
-                keys.iter().map(|k| vec![k.provider.clone(), k.created_at.clone()]).collect();
+            let rows: Vec<Vec<String>> = keys
+                .iter()
+                .map(|k| vec![k.provider.clone(), k.created_at.clone()])
+                .collect();
             output::table(&["PROVIDER", "STORED"], &rows);
         }
         ProviderKeyCommand::Delete { provider, client } => {
             let mut client = connect(&client).await?;
             let deleted = client
-                .delete_provider_key(pb::DeleteProviderKeyRequest { provider: provider.clone() })
+                .delete_provider_key(pb::DeleteProviderKeyRequest {
+                    provider: provider.clone(),
+                })
                 .await
                 .map_err(status)?
                 .into_inner()

@@ -22,7 +22,11 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let mut client = connect(&args.client).await?;
     if let Some(message) = &args.message {
         let outcome = turn(&mut client, &args, args.session.clone(), message).await?;
-        return Ok(if outcome.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if outcome.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     interactive(&mut client, &args).await
 }
@@ -37,7 +41,11 @@ async fn interactive(client: &mut Client, args: &ChatArgs) -> anyhow::Result<Exi
     loop {
         eprint!("you> ");
         let _ = std::io::stderr().flush();
-        let Some(line) = lines.next_line().await.context("cannot read the terminal")? else {
+        let Some(line) = lines
+            .next_line()
+            .await
+            .context("cannot read the terminal")?
+        else {
             eprintln!();
             return Ok(ExitCode::SUCCESS);
         };
@@ -119,12 +127,22 @@ async fn turn(
 
 fn event_json(event: &Event) -> serde_json::Value {
     match event {
-        Event::Started(s) => json!({"type": "started", "turn_id": s.turn_id, "session_id": s.session_id, "message_id": s.message_id}),
+        Event::Started(s) => {
+            json!({"type": "started", "turn_id": s.turn_id, "session_id": s.session_id, "message_id": s.message_id})
+        }
         Event::TextDelta(d) => json!({"type": "text_delta", "text": d.text}),
-        Event::ToolCallStarted(t) => json!({"type": "tool_call_started", "call_id": t.call_id, "name": t.name, "arguments": serde_json::from_str::<serde_json::Value>(&t.arguments_json).unwrap_or(serde_json::Value::Null)}),
-        Event::ToolCallFinished(t) => json!({"type": "tool_call_finished", "call_id": t.call_id, "name": t.name, "output": t.output, "is_error": t.is_error, "duration_ms": t.duration_ms}),
-        Event::Usage(u) => json!({"type": "usage", "model": u.model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens}),
-        Event::Done(d) => json!({"type": "done", "turn_id": d.turn_id, "session_id": d.session_id, "message_id": d.message_id}),
+        Event::ToolCallStarted(t) => {
+            json!({"type": "tool_call_started", "call_id": t.call_id, "name": t.name, "arguments": serde_json::from_str::<serde_json::Value>(&t.arguments_json).unwrap_or(serde_json::Value::Null)})
+        }
+        Event::ToolCallFinished(t) => {
+            json!({"type": "tool_call_finished", "call_id": t.call_id, "name": t.name, "output": t.output, "is_error": t.is_error, "duration_ms": t.duration_ms})
+        }
+        Event::Usage(u) => {
+            json!({"type": "usage", "model": u.model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens})
+        }
+        Event::Done(d) => {
+            json!({"type": "done", "turn_id": d.turn_id, "session_id": d.session_id, "message_id": d.message_id})
+        }
         Event::Error(e) => json!({"type": "error", "kind": e.kind, "message": e.message}),
     }
 }

@@ -42,7 +42,11 @@ pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             Some(s)
         }
         Err(err) => {
-            report.fail("configuration", &err.to_string(), "correct the value named above");
+            report.fail(
+                "configuration",
+                &err.to_string(),
+                "correct the value named above",
+            );
             None
         }
     };
@@ -121,7 +125,11 @@ async fn check_database(report: &mut Report, settings: &Settings) {
             &format!("{} migrations pending", status.pending.len()),
             "run `nexus migrate` (or start the server, which migrates)",
         ),
-        Err(err) => report.fail("database", &err.to_string(), "check the database URL and permissions"),
+        Err(err) => report.fail(
+            "database",
+            &err.to_string(),
+            "check the database URL and permissions",
+        ),
     }
     store.close().await;
 }
@@ -140,7 +148,11 @@ fn check_master_key(report: &mut Report, settings: &Settings) {
     }
     match MasterKey::load(&source, &settings.data_dir) {
         Ok((_, origin)) => report.ok("master key", &format!("loaded ({origin:?})")),
-        Err(err) => report.fail("master key", &err.to_string(), "fix the key source named above"),
+        Err(err) => report.fail(
+            "master key",
+            &err.to_string(),
+            "fix the key source named above",
+        ),
     }
 }
 
@@ -153,9 +165,17 @@ fn check_providers(report: &mut Report, settings: &Settings) {
         ),
         Ok(p) => report.ok(
             "providers",
-            &format!("{} configured; default model {}", p.configured.join(", "), p.default_model),
+            &format!(
+                "{} configured; default model {}",
+                p.configured.join(", "),
+                p.default_model
+            ),
         ),
-        Err(err) => report.fail("providers", &format!("{err:#}"), "correct the variable named above"),
+        Err(err) => report.fail(
+            "providers",
+            &format!("{err:#}"),
+            "correct the variable named above",
+        ),
     }
 }
 
@@ -172,12 +192,19 @@ async fn check_server(report: &mut Report, args: &DoctorArgs) {
             let user = user.into_inner();
             report.ok(
                 "server",
-                &format!("{} answers; authenticated as {} ({})", args.client.server, user.name, user.role),
+                &format!(
+                    "{} answers; authenticated as {} ({})",
+                    args.client.server, user.name, user.role
+                ),
             );
         }
         Err(status) => report.fail(
             "server",
-            &format!("{} answers but the call failed: {}", args.client.server, status.message()),
+            &format!(
+                "{} answers but the call failed: {}",
+                args.client.server,
+                status.message()
+            ),
             "check --api-key / NEXUS_API_KEY",
         ),
     }

@@ -86,11 +86,17 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(key) = &server.bootstrapped.admin_key {
         println!();
         println!("  First start: created the admin user and the agent `assistant`.");
-        println!("  Admin API key (shown once; saved to {}):", server.bootstrapped.admin_key_file.display());
+        println!(
+            "  Admin API key (shown once; saved to {}):",
+            server.bootstrapped.admin_key_file.display()
+        );
         println!();
         println!("    {}", key.expose_secret());
         println!();
-        println!("  Try: nexus chat -m \"hello\"   (run next to {})", data_dir.display());
+        println!(
+            "  Try: nexus chat -m \"hello\"   (run next to {})",
+            data_dir.display()
+        );
         println!();
     }
     println!(

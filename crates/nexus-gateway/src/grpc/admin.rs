@@ -19,7 +19,9 @@ impl GatewayService {
         r: pb::CreateAgentRequest,
     ) -> Result<pb::Agent, ApiError> {
         if !principal.can_write() {
-            return Err(ApiError::PermissionDenied("viewers cannot create agents".into()));
+            return Err(ApiError::PermissionDenied(
+                "viewers cannot create agents".into(),
+            ));
         }
         validate::name("agent", &r.name, false)?;
         let model = if r.model.trim().is_empty() {
@@ -37,7 +39,11 @@ impl GatewayService {
                 let known: Vec<&str> = registry.names().collect();
                 return Err(ApiError::invalid(format!(
                     "unknown tool `{tool}`; available: {}",
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 )));
             }
         }
@@ -68,7 +74,11 @@ impl GatewayService {
             model,
             fallback_models: r.fallback_models,
             tools: r.tools,
-            max_steps: if r.max_steps == 0 { DEFAULT_MAX_STEPS } else { r.max_steps },
+            max_steps: if r.max_steps == 0 {
+                DEFAULT_MAX_STEPS
+            } else {
+                r.max_steps
+            },
             max_output_tokens: r.max_output_tokens.filter(|n| *n > 0),
             temperature: r.temperature,
             created_at: now,
@@ -150,7 +160,10 @@ impl GatewayService {
             UserRole::User
         } else {
             r.role.trim().parse::<UserRole>().map_err(|_| {
-                ApiError::invalid(format!("role `{}` is not one of admin, user, viewer", r.role))
+                ApiError::invalid(format!(
+                    "role `{}` is not one of admin, user, viewer",
+                    r.role
+                ))
             })?
         };
         let user = User {
@@ -175,7 +188,11 @@ impl GatewayService {
         r: pb::CreateApiKeyRequest,
     ) -> Result<pb::CreateApiKeyResponse, ApiError> {
         let user = self.resolve_user(&r.user, principal.user_id).await?;
-        let label = if r.name.trim().is_empty() { "default".to_owned() } else { r.name.trim().to_owned() };
+        let label = if r.name.trim().is_empty() {
+            "default".to_owned()
+        } else {
+            r.name.trim().to_owned()
+        };
         if label.len() > 64 {
             return Err(ApiError::invalid("key name is longer than 64 characters"));
         }

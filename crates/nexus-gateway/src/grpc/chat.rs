@@ -75,18 +75,16 @@ impl GatewayService {
                 dedupe,
             })
             .await?;
-        let events = futures::stream::unfold(
-            (handle.events, false),
-            |(mut rx, finished)| async move {
+        let events =
+            futures::stream::unfold((handle.events, false), |(mut rx, finished)| async move {
                 if finished {
                     return None;
                 }
                 let event = rx.recv().await?;
                 let terminal = event.is_terminal();
                 Some((convert::event(event), (rx, terminal)))
-            },
-        )
-        .filter_map(|e| async move { e.map(Ok) });
+            })
+            .filter_map(|e| async move { e.map(Ok) });
         Ok(Box::pin(events))
     }
 }

@@ -105,7 +105,8 @@ impl Gateway for GatewayService {
     ) -> Result<Response<pb::Agent>, Status> {
         let principal = self.principal(&request).await?;
         Ok(Response::new(
-            self.create_agent_for(principal, request.into_inner()).await?,
+            self.create_agent_for(principal, request.into_inner())
+                .await?,
         ))
     }
 
@@ -115,7 +116,8 @@ impl Gateway for GatewayService {
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         let principal = self.principal(&request).await?;
         Ok(Response::new(
-            self.list_agents_for(principal, request.into_inner()).await?,
+            self.list_agents_for(principal, request.into_inner())
+                .await?,
         ))
     }
 
@@ -136,7 +138,8 @@ impl Gateway for GatewayService {
     ) -> Result<Response<pb::ListSessionsResponse>, Status> {
         let principal = self.principal(&request).await?;
         Ok(Response::new(
-            self.list_sessions_for(principal, request.into_inner()).await?,
+            self.list_sessions_for(principal, request.into_inner())
+                .await?,
         ))
     }
 
@@ -146,7 +149,8 @@ impl Gateway for GatewayService {
     ) -> Result<Response<pb::GetSessionResponse>, Status> {
         let principal = self.principal(&request).await?;
         Ok(Response::new(
-            self.get_session_for(principal, request.into_inner()).await?,
+            self.get_session_for(principal, request.into_inner())
+                .await?,
         ))
     }
 
@@ -155,7 +159,9 @@ impl Gateway for GatewayService {
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
         self.admin(&request).await?;
-        Ok(Response::new(self.create_user_from(request.into_inner()).await?))
+        Ok(Response::new(
+            self.create_user_from(request.into_inner()).await?,
+        ))
     }
 
     async fn list_users(
@@ -175,7 +181,8 @@ impl Gateway for GatewayService {
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
         let principal = self.admin(&request).await?;
         Ok(Response::new(
-            self.create_api_key_for(principal, request.into_inner()).await?,
+            self.create_api_key_for(principal, request.into_inner())
+                .await?,
         ))
     }
 
@@ -184,7 +191,9 @@ impl Gateway for GatewayService {
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
         self.admin(&request).await?;
-        Ok(Response::new(self.list_api_keys_of(request.into_inner()).await?))
+        Ok(Response::new(
+            self.list_api_keys_of(request.into_inner()).await?,
+        ))
     }
 
     async fn revoke_api_key(
@@ -203,7 +212,8 @@ impl Gateway for GatewayService {
     ) -> Result<Response<pb::ProviderKey>, Status> {
         let principal = self.principal(&request).await?;
         Ok(Response::new(
-            self.set_provider_key_for(principal, request.into_inner()).await?,
+            self.set_provider_key_for(principal, request.into_inner())
+                .await?,
         ))
     }
 
@@ -221,7 +231,8 @@ impl Gateway for GatewayService {
     ) -> Result<Response<pb::DeleteProviderKeyResponse>, Status> {
         let principal = self.principal(&request).await?;
         Ok(Response::new(
-            self.delete_provider_key_for(principal, request.into_inner()).await?,
+            self.delete_provider_key_for(principal, request.into_inner())
+                .await?,
         ))
     }
 

@@ -21,7 +21,9 @@ impl GatewayService {
         r: pb::SetProviderKeyRequest,
     ) -> Result<pb::ProviderKey, ApiError> {
         if !principal.can_write() {
-            return Err(ApiError::PermissionDenied("viewers cannot store keys".into()));
+            return Err(ApiError::PermissionDenied(
+                "viewers cannot store keys".into(),
+            ));
         }
         validate::name("provider", &r.provider, false)?;
         let key = r.api_key.trim();
@@ -70,7 +72,9 @@ impl GatewayService {
         r: pb::DeleteProviderKeyRequest,
     ) -> Result<pb::DeleteProviderKeyResponse, ApiError> {
         if !principal.can_write() {
-            return Err(ApiError::PermissionDenied("viewers cannot delete keys".into()));
+            return Err(ApiError::PermissionDenied(
+                "viewers cannot delete keys".into(),
+            ));
         }
         let deleted = self
             .store

@@ -48,9 +48,7 @@ impl GatewayService {
             .map_err(|_| ApiError::invalid(format!("session id `{reference}` is not a UUID")))?;
         let session = self.store.get_session(id).await?;
         session
-            .filter(|s| {
-                s.user_id == principal.user_id || (admin_may_read && principal.is_admin())
-            })
+            .filter(|s| s.user_id == principal.user_id || (admin_may_read && principal.is_admin()))
             .ok_or_else(|| ApiError::not_found("session", reference))
     }
 

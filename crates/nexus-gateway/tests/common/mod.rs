@@ -1,6 +1,6 @@
 //! An in-process server on ephemeral ports with a fresh data directory and the OpenAI fake.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,11 +25,17 @@ pub struct TestServer {
 
 pub fn settings(dir: &Path) -> Settings {
     let data_dir = dir.to_owned();
-    Settings::load_with_env(None, &Overrides { data_dir: Some(data_dir) }, &|key| match key {
-        "NEXUS_GRPC_ADDR" | "NEXUS_HTTP_ADDR" => Some("127.0.0.1:0".to_owned()),
-        "NEXUS_LOG" => Some("warn".to_owned()),
-        _ => None,
-    })
+    Settings::load_with_env(
+        None,
+        &Overrides {
+            data_dir: Some(data_dir),
+        },
+        &|key| match key {
+            "NEXUS_GRPC_ADDR" | "NEXUS_HTTP_ADDR" => Some("127.0.0.1:0".to_owned()),
+            "NEXUS_LOG" => Some("warn".to_owned()),
+            _ => None,
+        },
+    )
     .unwrap()
 }
 
@@ -38,7 +44,10 @@ pub fn registry_for(fake: &FakeOpenAi) -> ProviderRegistry {
         .with_base_url(&fake.base_url())
         .unwrap();
     let mut registry = ProviderRegistry::new();
-    registry.register_with_default(Arc::new(OpenAiProvider::new(config).unwrap()), "gpt-4o-mini");
+    registry.register_with_default(
+        Arc::new(OpenAiProvider::new(config).unwrap()),
+        "gpt-4o-mini",
+    );
     registry
 }
 

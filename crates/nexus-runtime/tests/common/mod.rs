@@ -1,7 +1,7 @@
 //! Shared set-up of the runtime tests: a SQLite store in a temporary directory, the OpenAI
 //! provider pointed at the fake, a tool defined here, and helpers to drive turns.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,7 +124,9 @@ pub fn test_config() -> RuntimeConfig {
 
 pub async fn open_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     let url = format!("sqlite://{}", dir.path().join("nexus.db").display());
-    nexus_store::open(&url, &OpenOptions::default()).await.unwrap()
+    nexus_store::open(&url, &OpenOptions::default())
+        .await
+        .unwrap()
 }
 
 impl Harness {
