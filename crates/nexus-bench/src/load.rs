@@ -93,6 +93,11 @@ pub(crate) struct LoadReport {
 }
 
 impl LoadReport {
+    /// Turns that completed.
+    pub(crate) fn turns(&self) -> usize {
+        self.turns
+    }
+
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "turns": self.turns,

@@ -132,6 +132,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let sampler = process
         .as_ref()
         .map(|p| p.sample_rss(Duration::from_millis(20)));
+    let cpu_before = process.as_ref().and_then(|p| p.cpu_time().ok());
     let concurrent = load::concurrent(
         &target,
         args.sessions,
@@ -139,6 +140,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     )
     .await?;
     insert_load(&mut report, "concurrent", &concurrent);
+    if let (Some(p), Some(before)) = (&process, cpu_before)
+        && let Ok(after) = p.cpu_time()
+        && concurrent.turns() > 0
+    {
+        let per_turn = (after - before).as_secs_f64() * 1e6 / concurrent.turns() as f64;
+        report.insert("server_cpu_us_per_turn".into(), serde_json::json!(per_turn));
+    }
     if let (Some(p), Some(sampler)) = (&process, sampler) {
         report.insert(
             "loaded_rss_peak_mib".into(),

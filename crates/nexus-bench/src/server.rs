@@ -121,6 +121,27 @@ impl ServerProcess {
         rss_mib(pid)
     }
 
+    /// CPU time (user + system) the server used so far.
+    pub(crate) fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let pid = self.child.id().context("server exited")?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name (which may contain spaces) are space separated;
+        // utime and stime are the 12th and 13th of them, in clock ticks.
+        let rest = stat
+            .rsplit_once(") ")
+            .map(|(_, r)| r)
+            .context("malformed /proc stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields
+            .get(11..13)
+            .context("short /proc stat")?
+            .iter()
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .sum();
+        // Linux reports CPU time in USER_HZ ticks, 100 per second on every mainstream platform.
+        Ok(Duration::from_millis(ticks * 10))
+    }
+
     /// Samples RSS every `every` until stopped; the sampler returns the peak.
     pub(crate) fn sample_rss(&self, every: Duration) -> RssSampler {
         let pid = self.child.id();

@@ -7,6 +7,7 @@
 //! It must never contain I/O, configuration parsing, or knowledge of a concrete platform,
 //! provider or database: those live in the crates that implement the seams.
 
+pub mod cache;
 pub mod channel;
 pub mod entities;
 pub mod event;

@@ -84,7 +84,7 @@ pub struct DatabaseSection {
     /// `sqlite://PATH` or `postgres://…`. Default `sqlite://<data_dir>/nexus.db`;
     /// env `NEXUS_DATABASE_URL`.
     pub url: Option<String>,
-    /// Connection pool size. Default: 8 for SQLite, 16 for PostgreSQL.
+    /// Connection pool size. Default: 4 for SQLite, 16 for PostgreSQL.
     pub max_connections: Option<u32>,
 }
 

@@ -26,6 +26,12 @@ use crate::config::{Settings, StorageSettings};
 use crate::grpc::{ApiSettings, GatewayService};
 use crate::pb;
 
+/// Default pool size on SQLite: writes are serialized anyway, and each connection keeps a
+/// thread and a page cache.
+const SQLITE_CONNECTIONS: u32 = 4;
+/// Default pool size on PostgreSQL.
+const POSTGRES_CONNECTIONS: u32 = 16;
+
 /// What the caller supplies beyond settings: model providers and tools.
 #[derive(Debug)]
 pub struct ServerOptions {
@@ -190,9 +196,13 @@ pub async fn start(
     let store = nexus_store::open(
         &settings.database_url,
         &OpenOptions {
-            max_connections: settings
-                .max_connections
-                .unwrap_or(OpenOptions::default().max_connections),
+            max_connections: settings.max_connections.unwrap_or(
+                if settings.database_url.starts_with("sqlite:") {
+                    SQLITE_CONNECTIONS
+                } else {
+                    POSTGRES_CONNECTIONS
+                },
+            ),
             migrate: true,
         },
     )
@@ -243,6 +253,9 @@ pub async fn start(
         metrics,
     );
 
+    // Recover before taking messages: start-up recovery takes every pending item.
+    let recovered = runtime.start().await?;
+
     let grpc_listener = TcpListener::bind(settings.grpc_addr)
         .await
         .map_err(|source| ServerError::Bind {
@@ -284,7 +297,6 @@ pub async fn start(
     );
     let http_task = tokio::spawn(serve_http(http_listener, router, cancel.clone()));
 
-    let recovered = runtime.start().await?;
     let startup = started.elapsed();
     info!(
         grpc = %grpc_addr,

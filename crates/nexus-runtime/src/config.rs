@@ -17,8 +17,9 @@ pub struct RuntimeConfig {
     pub lease_ttl: Duration,
     /// Messages of history given to the model (the most recent ones). Default 100.
     pub history_limit: u32,
-    /// How many times a turn is started for one inbound message before it is given up (a
-    /// message that crashes the process every time must not crash it forever). Default 3.
+    /// How many times a turn is restarted from storage for one inbound message (after a crash
+    /// or shutdown interrupted it) before it is given up: a message that crashes the process
+    /// every time must not crash it forever. Default 3.
     pub max_attempts: u32,
     /// How often pending inbox items without a live worker are looked for (items of a crashed
     /// replica, items whose lease was busy). Default 5 s.

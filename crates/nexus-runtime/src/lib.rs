@@ -11,6 +11,7 @@
 mod config;
 mod context;
 mod error;
+mod history;
 mod hub;
 pub mod metrics;
 mod runtime;

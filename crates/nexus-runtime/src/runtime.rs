@@ -5,9 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use nexus_core::cache::TtlCache;
 use nexus_core::{
-    Attachment, Direction, LlmError, LlmProvider, Message, MessageId, Metadata, Role, Session,
-    SessionId, TurnErrorKind, TurnEvent, TurnId,
+    Agent, AgentId, Attachment, Direction, LlmError, LlmProvider, Message, MessageId, Metadata,
+    Role, Session, SessionId, TurnErrorKind, TurnEvent, TurnId,
 };
 use nexus_store::{
     DedupeKey, EnqueueOutcome, InboxItem, InboxStatus, NewInbound, Store, StoreError,
@@ -18,10 +19,16 @@ use tracing::{info, warn};
 
 use crate::config::RuntimeConfig;
 use crate::error::RuntimeError;
+use crate::history::HistoryCache;
 use crate::hub::{EventHub, EventReceiver};
 use crate::metrics::Metrics;
 use crate::tools::ToolRegistry;
-use crate::worker::{Workers, kick};
+use crate::worker::{self, Fresh, Grace, Workers, kick};
+
+/// Sessions whose history is kept in memory at most.
+const HISTORY_SESSIONS: usize = 512;
+/// How long an agent read from storage is reused.
+const AGENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Finds the provider of a `provider/model` address.
 pub trait ModelResolver: Send + Sync + fmt::Debug {
@@ -70,6 +77,10 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) hub: EventHub,
     pub(crate) workers: Workers,
+    /// Recent history of active sessions.
+    pub(crate) history: HistoryCache,
+    /// Agents read recently (an agent's changes reach running sessions within its lifetime).
+    pub(crate) agents: TtlCache<AgentId, Agent>,
     /// Fired when running turns must stop (after the shutdown grace period).
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
@@ -93,8 +104,11 @@ impl Runtime {
         config: RuntimeConfig,
         metrics: Metrics,
     ) -> Self {
+        let history_limit = usize::try_from(config.history_limit).unwrap_or(usize::MAX);
         Runtime {
             shared: Arc::new(Shared {
+                history: HistoryCache::new(history_limit, HISTORY_SESSIONS),
+                agents: TtlCache::new(AGENT_CACHE_TTL, HISTORY_SESSIONS),
                 store,
                 models,
                 tools,
@@ -116,10 +130,11 @@ impl Runtime {
     }
 
     /// Answers inbox items left pending by a previous run (a crash, a shutdown) and starts the
-    /// periodic sweep for items whose worker died elsewhere. Returns how many sessions had
-    /// pending items.
+    /// periodic sweep for items whose worker died elsewhere. Call it before taking messages:
+    /// the start-up recovery takes every pending item. Returns how many sessions had pending
+    /// items.
     pub async fn start(&self) -> Result<usize, StoreError> {
-        let recovered = self.sweep().await?;
+        let recovered = self.sweep(Grace::None).await?;
         if recovered > 0 {
             info!(sessions = recovered, "Recovering unanswered messages");
         }
@@ -131,7 +146,7 @@ impl Runtime {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        if let Err(err) = this.sweep().await {
+                        if let Err(err) = this.sweep(Grace::Fresh).await {
                             warn!(error = %err, "Inbox sweep failed");
                         }
                     }
@@ -142,10 +157,10 @@ impl Runtime {
         Ok(recovered)
     }
 
-    async fn sweep(&self) -> Result<usize, StoreError> {
+    async fn sweep(&self, grace: Grace) -> Result<usize, StoreError> {
         let sessions = self.shared.store.sessions_with_pending(1000).await?;
         for session in &sessions {
-            kick(&self.shared, *session);
+            kick(&self.shared, *session, grace);
         }
         Ok(sessions.len())
     }
@@ -166,21 +181,37 @@ impl Runtime {
         );
         message.attachments = submission.attachments;
         message.metadata = submission.metadata;
-        let outcome = self
-            .shared
-            .store
-            .enqueue(&NewInbound {
-                message,
-                dedupe: submission.dedupe,
-            })
-            .await?;
-        let duplicate = matches!(outcome, EnqueueOutcome::Duplicate(_));
-        let item = match outcome {
-            EnqueueOutcome::Enqueued(item) | EnqueueOutcome::Duplicate(item) => item,
+        let inbound = NewInbound {
+            message,
+            dedupe: submission.dedupe,
         };
+        let outcome = self.shared.store.enqueue(&inbound).await?;
+        if let EnqueueOutcome::Enqueued(item) = outcome {
+            let events = self.shared.hub.subscribe(session.id, item.turn_id);
+            let mut message = inbound.message;
+            message.seq = item.message_seq;
+            let handle = TurnHandle {
+                turn_id: item.turn_id,
+                session_id: session.id,
+                message_id: item.message_id,
+                duplicate: false,
+                events,
+            };
+            worker::submit(
+                &self.shared,
+                Fresh {
+                    item,
+                    session: submission.session,
+                    message,
+                },
+            );
+            return Ok(handle);
+        }
+        // A duplicate: follow the original turn, or replay its outcome.
+        let (EnqueueOutcome::Duplicate(item) | EnqueueOutcome::Enqueued(item)) = outcome;
         let events = self.shared.hub.subscribe(session.id, item.turn_id);
         match item.status {
-            InboxStatus::Pending => kick(&self.shared, session.id),
+            InboxStatus::Pending => kick(&self.shared, session.id, Grace::Fresh),
             InboxStatus::Done => publish_stored_answer(&self.shared, &item).await?,
             InboxStatus::Failed => self.shared.hub.publish(
                 item.turn_id,
@@ -197,7 +228,7 @@ impl Runtime {
             turn_id: item.turn_id,
             session_id: session.id,
             message_id: item.message_id,
-            duplicate,
+            duplicate: true,
             events,
         })
     }

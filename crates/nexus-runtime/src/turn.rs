@@ -25,6 +25,7 @@ use crate::context::{order_for_turn, to_chat};
 use crate::metrics::{KindLabel, Metrics, ToolLabels};
 use crate::runtime::Shared;
 use crate::tools;
+use crate::worker::Fresh;
 
 /// How a turn ended, for the worker.
 #[derive(Debug)]
@@ -58,60 +59,104 @@ enum StepError {
     Cancelled,
 }
 
-/// Runs the turn of `item`. Errors are storage failures; the item then stays pending.
-pub(crate) async fn run_turn(rt: &Shared, item: &InboxItem) -> Result<TurnEnd, StoreError> {
-    let started = Instant::now();
-    let turn_id = item.turn_id;
-    let attempts = rt.store.begin_attempt(turn_id).await?;
-    if attempts > rt.config.max_attempts {
-        let message = format!(
-            "gave up on this message after {} attempts; send it again",
-            rt.config.max_attempts
-        );
-        warn!(%turn_id, attempts, "Turn given up after repeated attempts");
-        fail(rt, item, TurnErrorKind::Internal, &message).await?;
-        return Ok(TurnEnd::Finished);
+/// What a turn starts from.
+#[derive(Debug)]
+pub(crate) struct TurnInput {
+    pub(crate) item: InboxItem,
+    /// The session and the user message, when the submitter handed them over.
+    known: Option<(Session, Message)>,
+    /// Found pending in storage (after a crash, a shutdown, or on another replica's behalf):
+    /// counts an attempt and reads the history from storage.
+    recovered: bool,
+}
+
+impl TurnInput {
+    /// A message submitted through this process.
+    pub(crate) fn submitted(fresh: Fresh) -> Self {
+        TurnInput {
+            item: fresh.item,
+            known: Some((fresh.session, fresh.message)),
+            recovered: false,
+        }
     }
 
-    let Some(session) = rt.store.get_session(item.session_id).await? else {
-        fail(
-            rt,
+    /// A pending item read from storage.
+    pub(crate) fn recovered(item: InboxItem) -> Self {
+        TurnInput {
             item,
-            TurnErrorKind::Internal,
-            "session no longer exists",
-        )
-        .await?;
-        return Ok(TurnEnd::Finished);
+            known: None,
+            recovered: true,
+        }
+    }
+}
+
+/// Runs one turn. Errors are storage failures; the item then stays pending.
+pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, StoreError> {
+    let started = Instant::now();
+    let item = &input.item;
+    let turn_id = item.turn_id;
+    if input.recovered {
+        let attempts = rt.store.begin_attempt(turn_id).await?;
+        if attempts > rt.config.max_attempts {
+            let message = format!(
+                "gave up on this message after {} attempts; send it again",
+                rt.config.max_attempts
+            );
+            warn!(%turn_id, attempts, "Turn given up after repeated attempts");
+            fail(rt, item, TurnErrorKind::Internal, &message).await?;
+            return Ok(TurnEnd::Finished);
+        }
+    }
+
+    let (session, current) = match input.known {
+        Some(known) => known,
+        None => {
+            let Some(session) = rt.store.get_session(item.session_id).await? else {
+                fail(
+                    rt,
+                    item,
+                    TurnErrorKind::Internal,
+                    "session no longer exists",
+                )
+                .await?;
+                return Ok(TurnEnd::Finished);
+            };
+            let found = rt
+                .store
+                .list_messages(session.id, item.message_seq - 1, 1)
+                .await?
+                .into_iter()
+                .find(|m| m.id == item.message_id);
+            let Some(message) = found else {
+                fail(
+                    rt,
+                    item,
+                    TurnErrorKind::Internal,
+                    "message no longer exists",
+                )
+                .await?;
+                return Ok(TurnEnd::Finished);
+            };
+            (session, message)
+        }
     };
-    let Some(agent) = rt.store.get_agent(session.agent_id).await? else {
+    let Some(agent) = agent(rt, session.agent_id).await? else {
         fail(rt, item, TurnErrorKind::Internal, "agent no longer exists").await?;
         return Ok(TurnEnd::Finished);
     };
 
-    let history = rt
-        .store
-        .recent_messages(session.id, rt.config.history_limit)
-        .await?;
-    let current = match history.iter().find(|m| m.id == item.message_id) {
-        Some(m) => m.clone(),
+    // The conversation before this message, oldest first.
+    let earlier = match rt.history.get(session.id) {
+        Some(cached) => cached,
         None => {
-            let found = rt
+            let stored = rt
                 .store
-                .list_messages(session.id, item.message_seq - 1, 1)
+                .recent_messages(session.id, rt.config.history_limit)
                 .await?;
-            match found.into_iter().find(|m| m.id == item.message_id) {
-                Some(m) => m,
-                None => {
-                    fail(
-                        rt,
-                        item,
-                        TurnErrorKind::Internal,
-                        "message no longer exists",
-                    )
-                    .await?;
-                    return Ok(TurnEnd::Finished);
-                }
-            }
+            let mut ordered = order_for_turn(stored, &current);
+            ordered.pop();
+            rt.history.set(session.id, ordered.clone());
+            ordered
         }
     };
     rt.hub.publish(
@@ -128,6 +173,7 @@ pub(crate) async fn run_turn(rt: &Shared, item: &InboxItem) -> Result<TurnEnd, S
         Err(err) => {
             let failure = Failure::from_llm(&err);
             fail(rt, item, failure.kind, &failure.message).await?;
+            rt.history.append(session.id, [current]);
             return Ok(TurnEnd::Finished);
         }
     };
@@ -144,10 +190,17 @@ pub(crate) async fn run_turn(rt: &Shared, item: &InboxItem) -> Result<TurnEnd, S
         new_messages: Vec::new(),
         usage: Vec::new(),
     };
-    let context = order_for_turn(history, &current);
+    let mut context = earlier;
+    context.push(current.clone());
     match state.run(&context).await {
         Ok(final_id) => {
-            let end = state.commit(final_id).await?;
+            let (end, committed) = state.commit(final_id).await?;
+            match committed {
+                Some(messages) => rt
+                    .history
+                    .append(session.id, std::iter::once(current).chain(messages)),
+                None => rt.history.invalidate(session.id),
+            }
             rt.metrics
                 .turn_duration
                 .observe(started.elapsed().as_secs_f64());
@@ -155,6 +208,7 @@ pub(crate) async fn run_turn(rt: &Shared, item: &InboxItem) -> Result<TurnEnd, S
         }
         Err(StepError::Cancelled) => {
             info!(%turn_id, "Turn abandoned by shutdown; it stays in the inbox");
+            rt.history.invalidate(session.id);
             rt.hub.publish(
                 turn_id,
                 TurnEvent::Error {
@@ -168,9 +222,22 @@ pub(crate) async fn run_turn(rt: &Shared, item: &InboxItem) -> Result<TurnEnd, S
         }
         Err(StepError::Failed(failure)) => {
             fail(rt, item, failure.kind, &failure.message).await?;
+            rt.history.append(session.id, [current]);
             Ok(TurnEnd::Finished)
         }
     }
+}
+
+/// The agent, from the short-lived cache or storage.
+async fn agent(rt: &Shared, id: nexus_core::AgentId) -> Result<Option<Agent>, StoreError> {
+    if let Some(agent) = rt.agents.get(&id) {
+        return Ok(Some(agent));
+    }
+    let agent = rt.store.get_agent(id).await?;
+    if let Some(a) = &agent {
+        rt.agents.insert(id, a.clone());
+    }
+    Ok(agent)
 }
 
 /// Marks the item failed and tells the subscribers.
@@ -416,8 +483,12 @@ impl LoopState<'_> {
         Ok(messages)
     }
 
-    /// Commits the turn and publishes `Done`.
-    async fn commit(self, final_id: MessageId) -> Result<TurnEnd, StoreError> {
+    /// Commits the turn and publishes `Done`; returns the committed messages (`None` when
+    /// another worker had completed the turn first).
+    async fn commit(
+        self,
+        final_id: MessageId,
+    ) -> Result<(TurnEnd, Option<Vec<Message>>), StoreError> {
         let rt = self.rt;
         let turn_id = self.item.turn_id;
         // Replies to API clients were streamed to them; platform replies go through the outbox.
@@ -437,15 +508,16 @@ impl LoopState<'_> {
                 status,
             }),
         };
-        let message_id = match rt.store.complete_turn(&commit).await? {
-            CommitOutcome::Committed => final_id,
+        let (message_id, committed) = match rt.store.complete_turn(&commit).await? {
+            CommitOutcome::Committed => (final_id, Some(commit.messages)),
             CommitOutcome::AlreadyCompleted => {
                 // Another worker answered first; report its answer, not ours.
                 warn!(%turn_id, "Turn was already completed elsewhere; discarding this answer");
-                match rt.store.get_delivery_for_turn(turn_id).await? {
+                let id = match rt.store.get_delivery_for_turn(turn_id).await? {
                     Some(d) => d.message_id,
                     None => final_id,
-                }
+                };
+                (id, None)
             }
         };
         rt.metrics
@@ -462,6 +534,6 @@ impl LoopState<'_> {
                 message_id,
             },
         );
-        Ok(TurnEnd::Finished)
+        Ok((TurnEnd::Finished, committed))
     }
 }

@@ -1,65 +1,109 @@
 //! Session workers: turns of one session run one after another, different sessions run
 //! concurrently.
 //!
-//! A kick for a session starts its worker unless one runs, in which case the running worker is
-//! told to look again before it exits. A worker takes the session's lease (when leases are on),
-//! answers the session's pending inbox items oldest first, and exits when none remain. When the
-//! lease is held by another replica, turns that local clients wait for are followed in the
-//! database instead, and the session is kicked again until it is answered.
+//! Work reaches a session's worker two ways: a message submitted through this process is handed
+//! over directly (no database round trip), and a *rescan* (start-up recovery, the periodic
+//! sweep, a duplicate submission) makes the worker read the session's pending inbox items. A
+//! worker takes the session's lease first (when leases are on), works until nothing is left,
+//! then exits. When the lease is held by another replica, turns that local clients wait for
+//! are followed in the database instead, and the session is kicked again until answered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nexus_core::{SessionId, TurnEvent, TurnId};
-use nexus_store::InboxStatus;
+use nexus_core::{Message, Session, SessionId, TurnEvent, TurnId};
+use nexus_store::{InboxItem, InboxStatus, StoreError};
 use tracing::{Instrument, error, info_span, warn};
 
 use crate::runtime::Shared;
-use crate::turn::{TurnEnd, run_turn};
+use crate::turn::{TurnEnd, TurnInput, run_turn};
 
-/// Whether a session's worker must look at the inbox again before exiting.
+/// A message submitted through this process, handed to its session's worker as stored.
+#[derive(Debug)]
+pub(crate) struct Fresh {
+    pub(crate) item: InboxItem,
+    pub(crate) session: Session,
+    pub(crate) message: Message,
+}
+
+#[derive(Debug, Default)]
+struct WorkerState {
+    /// Read the pending inbox before anything else, taking items at least this old.
+    rescan: Option<Grace>,
+    /// Submitted items, in submission order.
+    fresh: VecDeque<Fresh>,
+}
+
+/// Which pending items a rescan may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Grace {
+    /// Every pending item: nothing can be on its way from `submit` (start-up recovery).
+    None,
+    /// Items older than [`FRESH_GRACE`]: younger ones may be on their way from `submit`.
+    Fresh,
+}
+
+enum Next {
+    Fresh(Fresh),
+    Rescan {
+        queued: HashSet<TurnId>,
+        grace: Grace,
+    },
+    Exit,
+}
+
+/// The sessions that have a worker, and what their workers have to do.
 #[derive(Debug, Default)]
 pub(crate) struct Workers {
-    running: Mutex<HashMap<SessionId, bool>>,
+    running: Mutex<HashMap<SessionId, WorkerState>>,
 }
 
 impl Workers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, bool>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, WorkerState>> {
         // Each operation is a single map update, so a poisoned lock holds consistent data.
         self.running
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Marks the session as needing work; returns true if the caller must start a worker.
-    fn claim(&self, session: SessionId) -> bool {
+    /// Adds work for a session; returns true if the caller must start its worker.
+    fn add(&self, session: SessionId, work: Work) -> bool {
         let mut running = self.lock();
-        match running.get_mut(&session) {
-            Some(dirty) => {
-                *dirty = true;
-                false
+        let start = !running.contains_key(&session);
+        let state = running.entry(session).or_default();
+        match work {
+            Work::Fresh(f) => state.fresh.push_back(f),
+            Work::Rescan(grace) => {
+                state.rescan = Some(state.rescan.map_or(grace, |g| g.min(grace)));
             }
+        }
+        start
+    }
+
+    /// What the session's worker does next; `Exit` removes the worker atomically, so work
+    /// added afterwards starts a new one.
+    fn next(&self, session: SessionId) -> Next {
+        let mut running = self.lock();
+        let Some(state) = running.get_mut(&session) else {
+            return Next::Exit;
+        };
+        if let Some(grace) = state.rescan.take() {
+            let queued = state.fresh.iter().map(|f| f.item.turn_id).collect();
+            return Next::Rescan { queued, grace };
+        }
+        match state.fresh.pop_front() {
+            Some(f) => Next::Fresh(f),
             None => {
-                running.insert(session, false);
-                true
+                running.remove(&session);
+                Next::Exit
             }
         }
     }
 
-    /// Called by a worker that found nothing to do: exits (true) unless it was kicked meanwhile.
-    fn release(&self, session: SessionId) -> bool {
-        let mut running = self.lock();
-        match running.get_mut(&session) {
-            Some(dirty) if *dirty => {
-                *dirty = false;
-                false
-            }
-            _ => {
-                running.remove(&session);
-                true
-            }
-        }
+    /// Drops the session's worker and its queue (the items stay pending in the database).
+    fn abandon(&self, session: SessionId) {
+        self.lock().remove(&session);
     }
 
     /// How many sessions have a worker.
@@ -68,11 +112,27 @@ impl Workers {
     }
 }
 
-/// Makes sure the session's pending items get answered.
-pub(crate) fn kick(rt: &Arc<Shared>, session: SessionId) {
-    if rt.cancel.is_cancelled() || !rt.workers.claim(session) {
-        return;
+enum Work {
+    Fresh(Fresh),
+    Rescan(Grace),
+}
+
+/// Hands a submitted item to its session's worker.
+pub(crate) fn submit(rt: &Arc<Shared>, fresh: Fresh) {
+    let session = fresh.session.id;
+    if rt.workers.add(session, Work::Fresh(fresh)) {
+        spawn(rt, session);
     }
+}
+
+/// Makes the session's worker read its pending inbox items.
+pub(crate) fn kick(rt: &Arc<Shared>, session: SessionId, grace: Grace) {
+    if rt.workers.add(session, Work::Rescan(grace)) {
+        spawn(rt, session);
+    }
+}
+
+fn spawn(rt: &Arc<Shared>, session: SessionId) {
     let worker_rt = Arc::clone(rt);
     rt.tracker.spawn(
         async move { work_session(worker_rt, session).await }
@@ -87,82 +147,99 @@ fn lease_name(session: SessionId) -> String {
 async fn work_session(rt: Arc<Shared>, session: SessionId) {
     let lease = lease_name(session);
     let holder = rt.config.replica_id.clone();
-    loop {
-        if rt.config.use_leases {
-            match rt
-                .store
-                .try_acquire_lease(&lease, &holder, rt.config.lease_ttl)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    // Another replica works on this session: follow our waiting turns there.
-                    rt.workers.release(session);
-                    follow_remote(&rt, session);
-                    return;
-                }
-                Err(err) => {
-                    warn!(error = %err, "Could not take the session lease; will retry");
-                    rt.workers.release(session);
-                    return;
-                }
+    let mut renew = None;
+    if rt.config.use_leases {
+        match rt
+            .store
+            .try_acquire_lease(&lease, &holder, rt.config.lease_ttl)
+            .await
+        {
+            Ok(true) => {
+                // Another replica may have written to the session since we last held it.
+                rt.history.invalidate(session);
+                renew = Some(renew_lease(&rt, &lease, &holder));
             }
-        }
-        let done = match process_pending(&rt, session, &lease, &holder).await {
-            Ok(Some(())) => rt.workers.release(session),
-            Ok(None) => {
-                // Shutdown: leave the rest pending.
-                rt.workers.release(session);
-                true
+            Ok(false) => {
+                // Another replica works on this session: follow our waiting turns there.
+                rt.workers.abandon(session);
+                follow_remote(&rt, session);
+                return;
             }
             Err(err) => {
-                error!(error = %err, "Storage failed while answering the session; will retry");
-                rt.workers.release(session);
-                true
+                warn!(error = %err, "Could not take the session lease; the sweep retries");
+                rt.workers.abandon(session);
+                return;
             }
-        };
-        if done {
-            if rt.config.use_leases
-                && let Err(err) = rt.store.release_lease(&lease, &holder).await
-            {
-                warn!(error = %err, "Could not release the session lease; it will expire");
-            }
-            return;
         }
     }
-}
-
-/// Answers the session's pending items; `Ok(None)` when interrupted by shutdown.
-async fn process_pending(
-    rt: &Arc<Shared>,
-    session: SessionId,
-    lease: &str,
-    holder: &str,
-) -> Result<Option<()>, nexus_store::StoreError> {
     loop {
-        let pending = rt.store.pending_inbox(session).await?;
-        if pending.is_empty() {
-            return Ok(Some(()));
+        if rt.cancel.is_cancelled() {
+            rt.workers.abandon(session);
+            break;
         }
-        for item in pending {
-            if rt.cancel.is_cancelled() {
-                return Ok(None);
+        let outcome = match rt.workers.next(session) {
+            Next::Exit => break,
+            Next::Fresh(f) => run(&rt, TurnInput::submitted(f)).await,
+            Next::Rescan { queued, grace } => rescan(&rt, session, &queued, grace).await,
+        };
+        match outcome {
+            Ok(TurnEnd::Finished) => {}
+            Ok(TurnEnd::Abandoned) => {
+                rt.workers.abandon(session);
+                break;
             }
-            let span = info_span!("turn", turn_id = %item.turn_id, session_id = %session);
-            let renew = rt.config.use_leases.then(|| renew_lease(rt, lease, holder));
-            let end = run_turn(rt, &item).instrument(span).await;
-            if let Some(renew) = renew {
-                renew.abort();
+            Err(err) => {
+                // The item stays pending; the periodic sweep picks it up again.
+                error!(error = %err, "Storage failed while answering the session");
+                rt.history.invalidate(session);
             }
-            match end? {
-                TurnEnd::Finished => {}
-                TurnEnd::Abandoned => return Ok(None),
-            }
+        }
+    }
+    if let Some(renew) = renew {
+        renew.abort();
+        if let Err(err) = rt.store.release_lease(&lease, &holder).await {
+            warn!(error = %err, "Could not release the session lease; it will expire");
         }
     }
 }
 
-/// Keeps the lease alive while a long turn runs.
+async fn run(rt: &Shared, input: TurnInput) -> Result<TurnEnd, StoreError> {
+    let span =
+        info_span!("turn", turn_id = %input.item.turn_id, session_id = %input.item.session_id);
+    run_turn(rt, input).instrument(span).await
+}
+
+/// How old a pending item must be before a rescan takes it. A younger one may be on its way
+/// from `submit` to this worker's queue; a later sweep catches it if it stays pending.
+const FRESH_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
+/// Answers the session's pending items found in the database, except those queued here or
+/// just submitted.
+async fn rescan(
+    rt: &Shared,
+    session: SessionId,
+    queued: &HashSet<TurnId>,
+    grace: Grace,
+) -> Result<TurnEnd, StoreError> {
+    rt.history.invalidate(session);
+    let pending = rt.store.pending_inbox(session).await?;
+    let now = chrono::Utc::now();
+    for item in pending {
+        let too_young = grace == Grace::Fresh && now - item.created_at < FRESH_GRACE;
+        if queued.contains(&item.turn_id) || too_young {
+            continue;
+        }
+        if rt.cancel.is_cancelled() {
+            return Ok(TurnEnd::Abandoned);
+        }
+        if let TurnEnd::Abandoned = run(rt, TurnInput::recovered(item)).await? {
+            return Ok(TurnEnd::Abandoned);
+        }
+    }
+    Ok(TurnEnd::Finished)
+}
+
+/// Keeps the lease alive while the worker runs.
 fn renew_lease(rt: &Arc<Shared>, lease: &str, holder: &str) -> tokio::task::JoinHandle<()> {
     let (rt, lease, holder) = (Arc::clone(rt), lease.to_owned(), holder.to_owned());
     tokio::spawn(async move {
@@ -182,9 +259,9 @@ fn renew_lease(rt: &Arc<Shared>, lease: &str, holder: &str) -> tokio::task::Join
     })
 }
 
-/// Follows turns that local clients wait for while another replica holds the session: polls
-/// their inbox items, reports the stored answer, and kicks the session again so a lease freed
-/// meanwhile is taken.
+/// Follows turns that local clients wait for while another replica holds the session: after a
+/// short wait, reports those answered meanwhile and kicks the session again for the rest (a
+/// lease freed meanwhile is then taken here).
 fn follow_remote(rt: &Arc<Shared>, session: SessionId) {
     let waiting = rt.hub.waiting_turns(session);
     if waiting.is_empty() {
@@ -192,32 +269,26 @@ fn follow_remote(rt: &Arc<Shared>, session: SessionId) {
     }
     let rt = Arc::clone(rt);
     rt.tracker.clone().spawn(async move {
-        let poll = Duration::from_millis(250);
-        let mut open: Vec<TurnId> = waiting;
-        while !open.is_empty() && !rt.cancel.is_cancelled() {
-            tokio::time::sleep(poll).await;
-            let mut still_open = Vec::new();
-            for turn in open {
-                match report_if_finished(&rt, turn).await {
-                    Ok(true) => {}
-                    Ok(false) => still_open.push(turn),
-                    Err(err) => {
-                        warn!(error = %err, %turn, "Could not follow a remote turn");
-                        still_open.push(turn);
-                    }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let mut open = false;
+        for turn in waiting {
+            match report_if_finished(&rt, turn).await {
+                Ok(true) => {}
+                Ok(false) => open = true,
+                Err(err) => {
+                    warn!(error = %err, %turn, "Could not follow a remote turn");
+                    open = true;
                 }
             }
-            open = still_open;
-            if !open.is_empty() {
-                kick(&rt, session);
-                return;
-            }
+        }
+        if open && !rt.cancel.is_cancelled() {
+            kick(&rt, session, Grace::Fresh);
         }
     });
 }
 
 /// Publishes the stored outcome of a turn finished elsewhere; false if still pending.
-async fn report_if_finished(rt: &Shared, turn: TurnId) -> Result<bool, nexus_store::StoreError> {
+async fn report_if_finished(rt: &Shared, turn: TurnId) -> Result<bool, StoreError> {
     let Some(item) = rt.store.get_inbox_item(turn).await? else {
         return Ok(true);
     };
@@ -245,14 +316,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_kick_during_work_makes_the_worker_look_again() {
+    fn work_added_while_a_worker_runs_is_done_by_that_worker() {
         let workers = Workers::default();
         let s = SessionId::new();
-        assert!(workers.claim(s), "first kick starts a worker");
-        assert!(!workers.claim(s), "second kick only marks the session");
-        assert!(!workers.release(s), "marked: the worker looks again");
-        assert!(workers.release(s), "unmarked: the worker exits");
+        assert!(
+            workers.add(s, Work::Rescan(Grace::Fresh)),
+            "first work starts a worker"
+        );
+        assert!(
+            !workers.add(s, Work::Rescan(Grace::None)),
+            "more work only marks the session"
+        );
+        assert!(
+            matches!(
+                workers.next(s),
+                Next::Rescan {
+                    grace: Grace::None,
+                    ..
+                }
+            ),
+            "the widest rescan asked for wins"
+        );
+        assert!(
+            matches!(workers.next(s), Next::Exit),
+            "nothing left: the worker exits"
+        );
         assert_eq!(workers.active(), 0);
-        assert!(workers.claim(s), "a later kick starts a new worker");
+        assert!(
+            workers.add(s, Work::Rescan(Grace::Fresh)),
+            "later work starts a new worker"
+        );
     }
 }

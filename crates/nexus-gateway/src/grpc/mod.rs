@@ -10,8 +10,11 @@ mod resolve;
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
+use nexus_core::cache::TtlCache;
+use nexus_core::{Agent, Session, SessionId, UserId};
 use nexus_runtime::Runtime;
 use nexus_security::{Principal, Vault};
 use nexus_store::Store;
@@ -39,7 +42,17 @@ pub struct GatewayService {
     auth: Arc<Authenticator>,
     vault: Arc<Vault>,
     settings: Arc<ApiSettings>,
+    /// Agents resolved recently, by caller and reference (name or id).
+    agents: Arc<TtlCache<(UserId, String), Agent>>,
+    /// Sessions read recently (their owner, agent and channel never change).
+    sessions: Arc<TtlCache<SessionId, Session>>,
 }
+
+/// How long resolved agents and sessions are reused: an agent's change reaches new chats
+/// within this time.
+const LOOKUP_TTL: Duration = Duration::from_secs(2);
+/// Cached lookups at most, per kind.
+const LOOKUP_CAPACITY: usize = 4096;
 
 impl GatewayService {
     /// A service over the store and runtime.
@@ -56,6 +69,8 @@ impl GatewayService {
             auth,
             vault,
             settings: Arc::new(settings),
+            agents: Arc::new(TtlCache::new(LOOKUP_TTL, LOOKUP_CAPACITY)),
+            sessions: Arc::new(TtlCache::new(LOOKUP_TTL, LOOKUP_CAPACITY)),
         }
     }
 

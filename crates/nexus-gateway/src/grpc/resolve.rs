@@ -17,6 +17,10 @@ impl GatewayService {
         if reference.is_empty() {
             return Err(ApiError::invalid("agent is required (a name or an id)"));
         }
+        let key = (principal.user_id, reference.to_owned());
+        if let Some(agent) = self.agents.get(&key) {
+            return Ok(agent);
+        }
         let found = match reference.parse::<AgentId>() {
             Ok(id) => self
                 .store
@@ -29,11 +33,13 @@ impl GatewayService {
                     .await?
             }
         };
-        found.ok_or_else(|| {
+        let agent = found.ok_or_else(|| {
             ApiError::NotFound(format!(
                 "agent `{reference}` not found; `nexus agent list` shows your agents"
             ))
-        })
+        })?;
+        self.agents.insert(key, agent.clone());
+        Ok(agent)
     }
 
     /// A session by id, if it is the caller's (or the caller is an admin and `admin_may_read`).
@@ -46,7 +52,16 @@ impl GatewayService {
         let id: SessionId = reference
             .parse()
             .map_err(|_| ApiError::invalid(format!("session id `{reference}` is not a UUID")))?;
-        let session = self.store.get_session(id).await?;
+        let session = match self.sessions.get(&id) {
+            Some(s) => Some(s),
+            None => {
+                let read = self.store.get_session(id).await?;
+                if let Some(s) = &read {
+                    self.sessions.insert(id, s.clone());
+                }
+                read
+            }
+        };
         session
             .filter(|s| s.user_id == principal.user_id || (admin_may_read && principal.is_admin()))
             .ok_or_else(|| ApiError::not_found("session", reference))
