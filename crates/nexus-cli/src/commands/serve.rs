@@ -30,8 +30,10 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
             settings.log_level
         )
     })?;
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if settings.log_json {
         builder.json().init();
