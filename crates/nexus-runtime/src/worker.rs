@@ -45,7 +45,7 @@ pub(crate) enum Grace {
 }
 
 enum Next {
-    Fresh(Fresh),
+    Fresh(Box<Fresh>),
     Rescan {
         queued: HashSet<TurnId>,
         grace: Grace,
@@ -73,7 +73,7 @@ impl Workers {
         let start = !running.contains_key(&session);
         let state = running.entry(session).or_default();
         match work {
-            Work::Fresh(f) => state.fresh.push_back(f),
+            Work::Fresh(f) => state.fresh.push_back(*f),
             Work::Rescan(grace) => {
                 state.rescan = Some(state.rescan.map_or(grace, |g| g.min(grace)));
             }
@@ -93,7 +93,7 @@ impl Workers {
             return Next::Rescan { queued, grace };
         }
         match state.fresh.pop_front() {
-            Some(f) => Next::Fresh(f),
+            Some(f) => Next::Fresh(Box::new(f)),
             None => {
                 running.remove(&session);
                 Next::Exit
@@ -113,14 +113,14 @@ impl Workers {
 }
 
 enum Work {
-    Fresh(Fresh),
+    Fresh(Box<Fresh>),
     Rescan(Grace),
 }
 
 /// Hands a submitted item to its session's worker.
 pub(crate) fn submit(rt: &Arc<Shared>, fresh: Fresh) {
     let session = fresh.session.id;
-    if rt.workers.add(session, Work::Fresh(fresh)) {
+    if rt.workers.add(session, Work::Fresh(Box::new(fresh))) {
         spawn(rt, session);
     }
 }
@@ -179,7 +179,7 @@ async fn work_session(rt: Arc<Shared>, session: SessionId) {
         }
         let outcome = match rt.workers.next(session) {
             Next::Exit => break,
-            Next::Fresh(f) => run(&rt, TurnInput::submitted(f)).await,
+            Next::Fresh(f) => run(&rt, TurnInput::submitted(*f)).await,
             Next::Rescan { queued, grace } => rescan(&rt, session, &queued, grace).await,
         };
         match outcome {
