@@ -14,6 +14,7 @@ pub mod error;
 pub mod postgres;
 pub mod records;
 mod retry;
+mod sql;
 pub mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -3,12 +3,9 @@
 //! (migrations run with sqlx's locking off), no LISTEN/NOTIFY. Multi-statement writes run under
 //! `crate::retry` so serialization failures (CockroachDB runs SERIALIZABLE) are retried.
 //!
-//! Row decoding is shared with SQLite (`crate::codec`); only SQL and binds live here. Must
-//! never contain business rules.
-
-mod accounts;
-mod agents;
-mod turns;
+//! The statements are shared with SQLite (`crate::sql`), and so is row decoding
+//! (`crate::codec`); this module says how to connect, write and bind a timestamp. Must never
+//! contain business rules.
 
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -17,13 +14,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::OpenOptions;
 use crate::codec::{self, Cols, column_error, db};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{Backend, MigrationStatus};
+use crate::sql::{RowsAffected, SqlDb, SqlStore};
 use crate::traits::Store;
 
 /// The PostgreSQL migrations, embedded at build time, run without sqlx's advisory lock
@@ -67,18 +65,43 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+impl SqlStore for PostgresStore {
+    type Db = Postgres;
+    type WriteLock = WriteLock;
+
+    fn db(&self) -> &PgPool {
+        &self.pool
+    }
 
     /// Writers are not queued in-process on PostgreSQL: row locks and `crate::retry` order
-    /// them. (The SQLite backend has a real lock here; the shared code shape keeps the two
-    /// backends' statements line for line alike.)
-    pub(crate) async fn lock_writes(&self) -> WriteLock {
+    /// them.
+    async fn lock_writes(&self) -> WriteLock {
         WriteLock
     }
 
-    /// Starts a write transaction.
-    pub(crate) async fn write(&self) -> StoreResult<(WriteLock, Transaction<'static, Postgres>)> {
+    async fn write(&self) -> StoreResult<(WriteLock, Transaction<'static, Postgres>)> {
         let tx = self.pool.begin().await.map_err(db)?;
         Ok((WriteLock, tx))
+    }
+}
+
+impl SqlDb for Postgres {
+    /// `timestamptz`.
+    type Time = DateTime<Utc>;
+    type OptTime = Option<DateTime<Utc>>;
+    type Conn<'c> = &'c mut PgConnection;
+    type OnPool<'p> = &'p PgPool;
+
+    fn time(at: DateTime<Utc>) -> DateTime<Utc> {
+        at
+    }
+    fn opt_time(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        at
+    }
+    fn conn(conn: &mut PgConnection) -> &mut PgConnection {
+        conn
     }
 }
 
@@ -166,5 +189,11 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
     }
 }

@@ -6,12 +6,9 @@
 //! file are still handled by the busy timeout and `crate::retry`.
 //!
 //! Timestamps are stored as integer microseconds since the epoch and ids as 16-byte blobs; the
-//! schema is `migrations/sqlite`. Row decoding is shared with PostgreSQL (`crate::codec`); only
-//! SQL and binds live here. Must never contain business rules.
-
-mod accounts;
-mod agents;
-mod turns;
+//! schema is `migrations/sqlite`. The statements are shared with PostgreSQL (`crate::sql`), and
+//! so is row decoding (`crate::codec`); this module says how to connect, write and bind a
+//! timestamp. Must never contain business rules.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -24,13 +21,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use crate::OpenOptions;
 use crate::codec::{self, Cols, column_error, db};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{Backend, MigrationStatus};
+use crate::sql::{RowsAffected, SqlDb, SqlStore};
 use crate::traits::Store;
 
 /// The SQLite migrations, embedded at build time.
@@ -93,23 +91,44 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
 
-    /// Waits for this process's other writers to finish.
-    pub(crate) async fn lock_writes(&self) -> WriteLock {
+impl SqlStore for SqliteStore {
+    type Db = Sqlite;
+    type WriteLock = WriteLock;
+
+    fn db(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn lock_writes(&self) -> WriteLock {
         Arc::clone(&self.writes).lock_owned().await
     }
 
-    /// Starts a write transaction holding the database's write lock from its first statement.
-    pub(crate) async fn write(&self) -> StoreResult<(WriteLock, Transaction<'static, Sqlite>)> {
+    /// Holds the writer mutex, then the database's write lock from the first statement on.
+    async fn write(&self) -> StoreResult<(WriteLock, Transaction<'static, Sqlite>)> {
         let lock = self.lock_writes().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         Ok((lock, tx))
     }
 }
 
-/// A timestamp as stored: microseconds since the epoch.
-pub(crate) fn us(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
+impl SqlDb for Sqlite {
+    /// Microseconds since the epoch.
+    type Time = i64;
+    type OptTime = Option<i64>;
+    type Conn<'c> = &'c mut SqliteConnection;
+    type OnPool<'p> = &'p SqlitePool;
+
+    fn time(at: DateTime<Utc>) -> i64 {
+        at.timestamp_micros()
+    }
+    fn opt_time(at: Option<DateTime<Utc>>) -> Option<i64> {
+        at.map(Self::time)
+    }
+    fn conn(conn: &mut SqliteConnection) -> &mut SqliteConnection {
+        conn
+    }
 }
 
 fn get<'r, T>(row: &'r SqliteRow, col: &'static str) -> StoreResult<T>
@@ -205,5 +224,11 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
     }
 }

@@ -1,4 +1,4 @@
-//! PostgreSQL: users and their data keys, API keys, channel and provider credentials.
+//! Both backends: users and their data keys, API keys, channel and provider credentials.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -6,9 +6,9 @@ use nexus_core::{
     ApiKey, ApiKeyId, ChannelCredential, ChannelCredentialId, ChannelStatus, User, UserId,
 };
 
-use super::PostgresStore;
+use super::{Arg, RowsAffected, SqlDb, SqlStore};
 use crate::codec::{
-    self, api_key_cols, channel_credential_cols, db, provider_credential_cols, user_cols,
+    self, Cols, api_key_cols, channel_credential_cols, db, provider_credential_cols, user_cols,
     write_error,
 };
 use crate::error::{StoreError, StoreResult};
@@ -17,14 +17,14 @@ use crate::retry::retry_statement;
 use crate::traits::{ApiKeyStore, CredentialStore, UserStore};
 
 #[async_trait]
-impl UserStore for PostgresStore {
+impl<S: SqlStore> UserStore for S {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
         sqlx::query("INSERT INTO users (id, name, role, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(user.id.as_uuid())
-            .bind(&user.name)
-            .bind(user.role.as_str())
-            .bind(user.created_at)
-            .execute(&self.pool)
+            .arg(user.id.as_uuid())
+            .arg(&user.name)
+            .arg(user.role.as_str())
+            .arg(S::Db::time(user.created_at))
+            .execute(self.db())
             .await
             .map_err(|e| write_error("user", "user", e))?;
         Ok(())
@@ -36,8 +36,8 @@ impl UserStore for PostgresStore {
             user_cols!(),
             " FROM users WHERE id = $1"
         ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .arg(id.as_uuid())
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::user(&r))
@@ -50,8 +50,8 @@ impl UserStore for PostgresStore {
             user_cols!(),
             " FROM users WHERE name = $1"
         ))
-        .bind(name)
-        .fetch_optional(&self.pool)
+        .arg(name)
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::user(&r))
@@ -64,7 +64,7 @@ impl UserStore for PostgresStore {
             user_cols!(),
             " FROM users ORDER BY name"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await
         .map_err(db)?
         .iter()
@@ -73,11 +73,11 @@ impl UserStore for PostgresStore {
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(self.db())
             .await
             .map_err(db)?;
-        Ok(n.unsigned_abs())
+        Ok(row.int("n")?.unsigned_abs())
     }
 
     async fn put_user_data_key(&self, user_id: UserId, wrapped: &[u8]) -> StoreResult<Vec<u8>> {
@@ -87,10 +87,10 @@ impl UserStore for PostgresStore {
                 "INSERT INTO user_data_keys (user_id, wrapped_key, created_at) \
                  VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING",
             )
-            .bind(user_id.as_uuid())
-            .bind(wrapped)
-            .bind(now)
-            .execute(&self.pool)
+            .arg(user_id.as_uuid())
+            .arg(wrapped)
+            .arg(S::Db::time(now))
+            .execute(self.db())
         })
         .await
         .map_err(|e| match e {
@@ -105,31 +105,33 @@ impl UserStore for PostgresStore {
     }
 
     async fn get_user_data_key(&self, user_id: UserId) -> StoreResult<Option<Vec<u8>>> {
-        sqlx::query_scalar("SELECT wrapped_key FROM user_data_keys WHERE user_id = $1")
-            .bind(user_id.as_uuid())
-            .fetch_optional(&self.pool)
+        sqlx::query("SELECT wrapped_key FROM user_data_keys WHERE user_id = $1")
+            .arg(user_id.as_uuid())
+            .fetch_optional(self.db())
             .await
-            .map_err(db)
+            .map_err(db)?
+            .map(|r| r.bytes("wrapped_key"))
+            .transpose()
     }
 }
 
 #[async_trait]
-impl ApiKeyStore for PostgresStore {
+impl<S: SqlStore> ApiKeyStore for S {
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         sqlx::query(concat!(
             "INSERT INTO api_keys (",
             api_key_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
-        .bind(key.id.as_uuid())
-        .bind(key.user_id.as_uuid())
-        .bind(&key.name)
-        .bind(&key.prefix)
-        .bind(&key.hash)
-        .bind(key.created_at)
-        .bind(key.last_used_at)
-        .bind(key.revoked_at)
-        .execute(&self.pool)
+        .arg(key.id.as_uuid())
+        .arg(key.user_id.as_uuid())
+        .arg(&key.name)
+        .arg(&key.prefix)
+        .arg(&key.hash)
+        .arg(S::Db::time(key.created_at))
+        .arg(S::Db::opt_time(key.last_used_at))
+        .arg(S::Db::opt_time(key.revoked_at))
+        .execute(self.db())
         .await
         .map_err(|e| write_error("api key", "user", e))?;
         Ok(())
@@ -141,8 +143,8 @@ impl ApiKeyStore for PostgresStore {
             api_key_cols!(),
             " FROM api_keys WHERE hash = $1"
         ))
-        .bind(hash)
-        .fetch_optional(&self.pool)
+        .arg(hash)
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::api_key(&r))
@@ -155,8 +157,8 @@ impl ApiKeyStore for PostgresStore {
             api_key_cols!(),
             " FROM api_keys WHERE id = $1"
         ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .arg(id.as_uuid())
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::api_key(&r))
@@ -171,8 +173,8 @@ impl ApiKeyStore for PostgresStore {
                     api_key_cols!(),
                     " FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
                 ))
-                .bind(user.as_uuid())
-                .fetch_all(&self.pool)
+                .arg(user.as_uuid())
+                .fetch_all(self.db())
                 .await
             }
             None => {
@@ -181,7 +183,7 @@ impl ApiKeyStore for PostgresStore {
                     api_key_cols!(),
                     " FROM api_keys ORDER BY created_at, id"
                 ))
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await
             }
         };
@@ -191,9 +193,9 @@ impl ApiKeyStore for PostgresStore {
     async fn revoke_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> StoreResult<bool> {
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-                .bind(id.as_uuid())
-                .bind(at)
-                .execute(&self.pool)
+                .arg(id.as_uuid())
+                .arg(S::Db::time(at))
+                .execute(self.db())
                 .await
                 .map_err(db)?;
         Ok(done.rows_affected() > 0)
@@ -201,9 +203,9 @@ impl ApiKeyStore for PostgresStore {
 
     async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> StoreResult<()> {
         let done = sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
-            .bind(id.as_uuid())
-            .bind(at)
-            .execute(&self.pool)
+            .arg(id.as_uuid())
+            .arg(S::Db::time(at))
+            .execute(self.db())
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -214,7 +216,7 @@ impl ApiKeyStore for PostgresStore {
 }
 
 #[async_trait]
-impl CredentialStore for PostgresStore {
+impl<S: SqlStore> CredentialStore for S {
     async fn create_channel_credential(&self, c: &ChannelCredential) -> StoreResult<()> {
         let settings = codec::json("channel credential settings", &c.settings)?;
         sqlx::query(concat!(
@@ -222,16 +224,16 @@ impl CredentialStore for PostgresStore {
             channel_credential_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
-        .bind(c.id.as_uuid())
-        .bind(c.user_id.as_uuid())
-        .bind(c.agent_id.as_uuid())
-        .bind(c.kind.as_str())
-        .bind(&c.name)
-        .bind(settings)
-        .bind(&c.sealed_secret)
-        .bind(c.status.as_str())
-        .bind(c.created_at)
-        .execute(&self.pool)
+        .arg(c.id.as_uuid())
+        .arg(c.user_id.as_uuid())
+        .arg(c.agent_id.as_uuid())
+        .arg(c.kind.as_str())
+        .arg(&c.name)
+        .arg(settings)
+        .arg(&c.sealed_secret)
+        .arg(c.status.as_str())
+        .arg(S::Db::time(c.created_at))
+        .execute(self.db())
         .await
         .map_err(|e| write_error("channel credential", "user or agent", e))?;
         Ok(())
@@ -246,8 +248,8 @@ impl CredentialStore for PostgresStore {
             channel_credential_cols!(),
             " FROM channel_credentials WHERE id = $1"
         ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .arg(id.as_uuid())
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::channel_credential(&r))
@@ -265,8 +267,8 @@ impl CredentialStore for PostgresStore {
                     channel_credential_cols!(),
                     " FROM channel_credentials WHERE user_id = $1 ORDER BY name, id"
                 ))
-                .bind(user.as_uuid())
-                .fetch_all(&self.pool)
+                .arg(user.as_uuid())
+                .fetch_all(self.db())
                 .await
             }
             None => {
@@ -275,7 +277,7 @@ impl CredentialStore for PostgresStore {
                     channel_credential_cols!(),
                     " FROM channel_credentials ORDER BY name, id"
                 ))
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await
             }
         };
@@ -291,9 +293,9 @@ impl CredentialStore for PostgresStore {
         status: ChannelStatus,
     ) -> StoreResult<()> {
         let done = sqlx::query("UPDATE channel_credentials SET status = $2 WHERE id = $1")
-            .bind(id.as_uuid())
-            .bind(status.as_str())
-            .execute(&self.pool)
+            .arg(id.as_uuid())
+            .arg(status.as_str())
+            .execute(self.db())
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -306,8 +308,8 @@ impl CredentialStore for PostgresStore {
 
     async fn delete_channel_credential(&self, id: ChannelCredentialId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM channel_credentials WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.pool)
+            .arg(id.as_uuid())
+            .execute(self.db())
             .await
             .map_err(db)?;
         Ok(done.rows_affected() > 0)
@@ -322,12 +324,12 @@ impl CredentialStore for PostgresStore {
              ON CONFLICT (user_id, provider) DO UPDATE SET id = excluded.id, \
              sealed_secret = excluded.sealed_secret, created_at = excluded.created_at"
         ))
-        .bind(c.id)
-        .bind(c.user_id.as_uuid())
-        .bind(&c.provider)
-        .bind(&c.sealed_secret)
-        .bind(c.created_at)
-        .execute(&self.pool)
+        .arg(c.id)
+        .arg(c.user_id.as_uuid())
+        .arg(&c.provider)
+        .arg(&c.sealed_secret)
+        .arg(S::Db::time(c.created_at))
+        .execute(self.db())
         .await
         .map_err(|e| write_error("provider credential", "user", e))?;
         Ok(())
@@ -343,9 +345,9 @@ impl CredentialStore for PostgresStore {
             provider_credential_cols!(),
             " FROM provider_credentials WHERE user_id = $1 AND provider = $2"
         ))
-        .bind(user_id.as_uuid())
-        .bind(provider)
-        .fetch_optional(&self.pool)
+        .arg(user_id.as_uuid())
+        .arg(provider)
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::provider_credential(&r))
@@ -361,8 +363,8 @@ impl CredentialStore for PostgresStore {
             provider_credential_cols!(),
             " FROM provider_credentials WHERE user_id = $1 ORDER BY provider"
         ))
-        .bind(user_id.as_uuid())
-        .fetch_all(&self.pool)
+        .arg(user_id.as_uuid())
+        .fetch_all(self.db())
         .await
         .map_err(db)?
         .iter()
@@ -377,9 +379,9 @@ impl CredentialStore for PostgresStore {
     ) -> StoreResult<bool> {
         let done =
             sqlx::query("DELETE FROM provider_credentials WHERE user_id = $1 AND provider = $2")
-                .bind(user_id.as_uuid())
-                .bind(provider)
-                .execute(&self.pool)
+                .arg(user_id.as_uuid())
+                .arg(provider)
+                .execute(self.db())
                 .await
                 .map_err(db)?;
         Ok(done.rows_affected() > 0)

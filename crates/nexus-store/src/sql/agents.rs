@@ -1,10 +1,10 @@
-//! SQLite: agents, sessions and the reads of a session's messages.
+//! Both backends: agents, sessions and the reads of a session's messages.
 
 use async_trait::async_trait;
 use nexus_core::{Agent, AgentId, ChannelKind, Message, Session, SessionId, UserId};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::QueryBuilder;
 
-use super::{SqliteStore, us};
+use super::{Arg, PushArg, RowsAffected, SqlDb, SqlStore};
 use crate::codec::{
     self, agent_cols, db, limit_or_all, limit_or_default, message_cols, session_cols, write_error,
 };
@@ -16,27 +16,27 @@ use crate::traits::{AgentStore, SessionStore};
 const DEFAULT_SESSION_LIMIT: u32 = 100;
 
 #[async_trait]
-impl AgentStore for SqliteStore {
+impl<S: SqlStore> AgentStore for S {
     async fn create_agent(&self, a: &Agent) -> StoreResult<()> {
         sqlx::query(concat!(
             "INSERT INTO agents (",
             agent_cols!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
-        .bind(a.id.as_uuid())
-        .bind(a.owner_id.as_uuid())
-        .bind(&a.name)
-        .bind(&a.description)
-        .bind(&a.system_prompt)
-        .bind(&a.model)
-        .bind(codec::json("agent fallback_models", &a.fallback_models)?)
-        .bind(codec::json("agent tools", &a.tools)?)
-        .bind(i64::from(a.max_steps))
-        .bind(a.max_output_tokens.map(i64::from))
-        .bind(a.temperature)
-        .bind(us(a.created_at))
-        .bind(us(a.updated_at))
-        .execute(&self.pool)
+        .arg(a.id.as_uuid())
+        .arg(a.owner_id.as_uuid())
+        .arg(&a.name)
+        .arg(&a.description)
+        .arg(&a.system_prompt)
+        .arg(&a.model)
+        .arg(codec::json("agent fallback_models", &a.fallback_models)?)
+        .arg(codec::json("agent tools", &a.tools)?)
+        .arg(i64::from(a.max_steps))
+        .arg(a.max_output_tokens.map(i64::from))
+        .arg(a.temperature)
+        .arg(S::Db::time(a.created_at))
+        .arg(S::Db::time(a.updated_at))
+        .execute(self.db())
         .await
         .map_err(|e| write_error("agent name", "owner", e))?;
         Ok(())
@@ -48,8 +48,8 @@ impl AgentStore for SqliteStore {
             agent_cols!(),
             " FROM agents WHERE id = $1"
         ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .arg(id.as_uuid())
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::agent(&r))
@@ -62,9 +62,9 @@ impl AgentStore for SqliteStore {
             agent_cols!(),
             " FROM agents WHERE owner_id = $1 AND name = $2"
         ))
-        .bind(owner.as_uuid())
-        .bind(name)
-        .fetch_optional(&self.pool)
+        .arg(owner.as_uuid())
+        .arg(name)
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::agent(&r))
@@ -79,8 +79,8 @@ impl AgentStore for SqliteStore {
                     agent_cols!(),
                     " FROM agents WHERE owner_id = $1 ORDER BY name, id"
                 ))
-                .bind(owner.as_uuid())
-                .fetch_all(&self.pool)
+                .arg(owner.as_uuid())
+                .fetch_all(self.db())
                 .await
             }
             None => {
@@ -89,7 +89,7 @@ impl AgentStore for SqliteStore {
                     agent_cols!(),
                     " FROM agents ORDER BY name, id"
                 ))
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await
             }
         };
@@ -102,18 +102,18 @@ impl AgentStore for SqliteStore {
              fallback_models = $6, tools = $7, max_steps = $8, max_output_tokens = $9, \
              temperature = $10, updated_at = $11 WHERE id = $1",
         )
-        .bind(a.id.as_uuid())
-        .bind(&a.name)
-        .bind(&a.description)
-        .bind(&a.system_prompt)
-        .bind(&a.model)
-        .bind(codec::json("agent fallback_models", &a.fallback_models)?)
-        .bind(codec::json("agent tools", &a.tools)?)
-        .bind(i64::from(a.max_steps))
-        .bind(a.max_output_tokens.map(i64::from))
-        .bind(a.temperature)
-        .bind(us(a.updated_at))
-        .execute(&self.pool)
+        .arg(a.id.as_uuid())
+        .arg(&a.name)
+        .arg(&a.description)
+        .arg(&a.system_prompt)
+        .arg(&a.model)
+        .arg(codec::json("agent fallback_models", &a.fallback_models)?)
+        .arg(codec::json("agent tools", &a.tools)?)
+        .arg(i64::from(a.max_steps))
+        .arg(a.max_output_tokens.map(i64::from))
+        .arg(a.temperature)
+        .arg(S::Db::time(a.updated_at))
+        .execute(self.db())
         .await
         .map_err(|e| write_error("agent name", "agent", e))?;
         if done.rows_affected() == 0 {
@@ -124,8 +124,8 @@ impl AgentStore for SqliteStore {
 
     async fn delete_agent(&self, id: AgentId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM agents WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.pool)
+            .arg(id.as_uuid())
+            .execute(self.db())
             .await
             .map_err(db)?;
         Ok(done.rows_affected() > 0)
@@ -133,22 +133,22 @@ impl AgentStore for SqliteStore {
 }
 
 #[async_trait]
-impl SessionStore for SqliteStore {
+impl<S: SqlStore> SessionStore for S {
     async fn create_session(&self, s: &Session) -> StoreResult<()> {
         sqlx::query(concat!(
             "INSERT INTO sessions (",
             session_cols!(),
             ", next_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)"
         ))
-        .bind(s.id.as_uuid())
-        .bind(s.user_id.as_uuid())
-        .bind(s.agent_id.as_uuid())
-        .bind(s.channel.as_str())
-        .bind(&s.scope)
-        .bind(&s.title)
-        .bind(us(s.created_at))
-        .bind(us(s.updated_at))
-        .execute(&self.pool)
+        .arg(s.id.as_uuid())
+        .arg(s.user_id.as_uuid())
+        .arg(s.agent_id.as_uuid())
+        .arg(s.channel.as_str())
+        .arg(&s.scope)
+        .arg(&s.title)
+        .arg(S::Db::time(s.created_at))
+        .arg(S::Db::time(s.updated_at))
+        .execute(self.db())
         .await
         .map_err(|e| write_error("session", "user or agent", e))?;
         Ok(())
@@ -160,8 +160,8 @@ impl SessionStore for SqliteStore {
             session_cols!(),
             " FROM sessions WHERE id = $1"
         ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .arg(id.as_uuid())
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::session(&r))
@@ -180,11 +180,11 @@ impl SessionStore for SqliteStore {
             session_cols!(),
             " FROM sessions WHERE user_id = $1 AND agent_id = $2 AND channel = $3 AND scope = $4"
         ))
-        .bind(user_id.as_uuid())
-        .bind(agent_id.as_uuid())
-        .bind(channel.as_str())
-        .bind(scope)
-        .fetch_optional(&self.pool)
+        .arg(user_id.as_uuid())
+        .arg(agent_id.as_uuid())
+        .arg(channel.as_str())
+        .arg(scope)
+        .fetch_optional(self.db())
         .await
         .map_err(db)?
         .map(|r| codec::session(&r))
@@ -192,21 +192,21 @@ impl SessionStore for SqliteStore {
     }
 
     async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<Session>> {
-        let mut q = QueryBuilder::<Sqlite>::new(concat!(
+        let mut q = QueryBuilder::<S::Db>::new(concat!(
             "SELECT ",
             session_cols!(),
             " FROM sessions WHERE 1 = 1"
         ));
         if let Some(user) = filter.user_id {
-            q.push(" AND user_id = ").push_bind(user.as_uuid());
+            q.push(" AND user_id = ").push_arg(user.as_uuid());
         }
         if let Some(agent) = filter.agent_id {
-            q.push(" AND agent_id = ").push_bind(agent.as_uuid());
+            q.push(" AND agent_id = ").push_arg(agent.as_uuid());
         }
         q.push(" ORDER BY updated_at DESC, id LIMIT ")
-            .push_bind(limit_or_default(filter.limit, DEFAULT_SESSION_LIMIT));
+            .push_arg(limit_or_default(filter.limit, DEFAULT_SESSION_LIMIT));
         q.build()
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(db)?
             .iter()
@@ -225,10 +225,10 @@ impl SessionStore for SqliteStore {
             message_cols!(),
             " FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
         ))
-        .bind(session_id.as_uuid())
-        .bind(after_seq)
-        .bind(limit_or_all(limit))
-        .fetch_all(&self.pool)
+        .arg(session_id.as_uuid())
+        .arg(after_seq)
+        .arg(limit_or_all(limit))
+        .fetch_all(self.db())
         .await
         .map_err(db)?
         .iter()
@@ -246,9 +246,9 @@ impl SessionStore for SqliteStore {
             message_cols!(),
             " FROM messages WHERE session_id = $1 ORDER BY seq DESC LIMIT $2"
         ))
-        .bind(session_id.as_uuid())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .arg(session_id.as_uuid())
+        .arg(i64::from(limit))
+        .fetch_all(self.db())
         .await
         .map_err(db)?
         .iter()
