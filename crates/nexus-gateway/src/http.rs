@@ -152,10 +152,9 @@ async fn download(
     }
     let blob = match s.blobs.get(&key).await {
         Ok(blob) => blob,
-        Err(StoreError::NotFound { .. }) => {
-            return (StatusCode::NOT_FOUND, "no such object\n").into_response();
-        }
-        Err(StoreError::Blob(object_store::Error::NotFound { .. })) => {
+        Err(
+            StoreError::NotFound { .. } | StoreError::Blob(object_store::Error::NotFound { .. }),
+        ) => {
             return (StatusCode::NOT_FOUND, "no such object\n").into_response();
         }
         Err(err) => {

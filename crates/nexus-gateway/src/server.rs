@@ -334,43 +334,21 @@ async fn serve_grpc(listener: TcpListener, service: GatewayService, cancel: Canc
     health
         .set_serving::<pb::gateway_server::GatewayServer<GatewayService>>()
         .await;
-    let reflection = match tonic_reflection::server::Builder::configure()
+    let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-    {
-        Ok(r) => r,
-        Err(err) => {
-            error!(error = %err, "Could not build gRPC reflection; serving without it");
-            return serve_grpc_without_reflection(listener, service, health_service, cancel).await;
-        }
-    };
+        .inspect_err(
+            |err| error!(error = %err, "Could not build gRPC reflection; serving without it"),
+        )
+        .ok();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let result = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
+        .add_optional_service(reflection)
         .add_service(pb::gateway_server::GatewayServer::new(service))
         .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
         .await;
     if let Err(err) = result {
-        error!(error = %err, "gRPC server failed");
-    }
-}
-
-async fn serve_grpc_without_reflection(
-    listener: TcpListener,
-    service: GatewayService,
-    health_service: tonic_health::pb::health_server::HealthServer<
-        impl tonic_health::pb::health_server::Health,
-    >,
-    cancel: CancellationToken,
-) {
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    if let Err(err) = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(pb::gateway_server::GatewayServer::new(service))
-        .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
-        .await
-    {
         error!(error = %err, "gRPC server failed");
     }
 }
