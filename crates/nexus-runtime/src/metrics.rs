@@ -17,7 +17,7 @@ pub const FIRST_TOKEN: &str = "nexus_turn_first_token_seconds";
 pub const TOKENS: &str = "nexus_llm_tokens";
 /// Tool calls, by tool and outcome (`ok`, `error`).
 pub const TOOL_CALLS: &str = "nexus_tool_calls";
-/// Errors inside the runtime, by kind.
+/// Failures inside the runtime that no turn reports, by kind (`storage`, `lease`).
 pub const ERRORS: &str = "nexus_runtime_errors";
 
 /// A label set of one `kind` label.

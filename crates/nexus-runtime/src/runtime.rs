@@ -148,6 +148,7 @@ impl Runtime {
                     _ = tick.tick() => {
                         if let Err(err) = this.sweep(Grace::Fresh).await {
                             warn!(error = %err, "Inbox sweep failed");
+                            Metrics::count(&this.shared.metrics.errors, "storage", 1);
                         }
                     }
                     () = this.sweeper.cancelled() => return,

@@ -22,7 +22,7 @@ use nexus_store::{
 use tracing::{info, warn};
 
 use crate::context::{order_for_turn, to_chat};
-use crate::metrics::{KindLabel, Metrics, ToolLabels};
+use crate::metrics::{Metrics, ToolLabels};
 use crate::runtime::Shared;
 use crate::tools;
 use crate::worker::Fresh;
@@ -520,12 +520,7 @@ impl LoopState<'_> {
                 (id, None)
             }
         };
-        rt.metrics
-            .turns
-            .get_or_create(&KindLabel {
-                kind: "done".to_owned(),
-            })
-            .inc();
+        Metrics::count(&rt.metrics.turns, "done", 1);
         rt.hub.publish(
             turn_id,
             TurnEvent::Done {

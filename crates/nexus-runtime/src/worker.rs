@@ -16,6 +16,7 @@ use nexus_core::{Message, Session, SessionId, TurnEvent, TurnId};
 use nexus_store::{InboxItem, InboxStatus, StoreError};
 use tracing::{Instrument, error, info_span, warn};
 
+use crate::metrics::Metrics;
 use crate::runtime::Shared;
 use crate::turn::{TurnEnd, TurnInput, run_turn};
 
@@ -167,6 +168,7 @@ async fn work_session(rt: Arc<Shared>, session: SessionId) {
             }
             Err(err) => {
                 warn!(error = %err, "Could not take the session lease; the sweep retries");
+                Metrics::count(&rt.metrics.errors, "lease", 1);
                 rt.workers.abandon(session);
                 return;
             }
@@ -191,6 +193,7 @@ async fn work_session(rt: Arc<Shared>, session: SessionId) {
             Err(err) => {
                 // The item stays pending; the periodic sweep picks it up again.
                 error!(error = %err, "Storage failed while answering the session");
+                Metrics::count(&rt.metrics.errors, "storage", 1);
                 rt.history.invalidate(session);
             }
         }
@@ -199,6 +202,7 @@ async fn work_session(rt: Arc<Shared>, session: SessionId) {
         renew.abort();
         if let Err(err) = rt.store.release_lease(&lease, &holder).await {
             warn!(error = %err, "Could not release the session lease; it will expire");
+            Metrics::count(&rt.metrics.errors, "lease", 1);
         }
     }
 }
@@ -253,7 +257,10 @@ fn renew_lease(rt: &Arc<Shared>, lease: &str, holder: &str) -> tokio::task::Join
             {
                 Ok(true) => {}
                 Ok(false) => warn!(%lease, "Session lease was taken over while a turn ran"),
-                Err(err) => warn!(error = %err, "Could not renew the session lease"),
+                Err(err) => {
+                    warn!(error = %err, "Could not renew the session lease");
+                    Metrics::count(&rt.metrics.errors, "lease", 1);
+                }
             }
         }
     })
@@ -277,6 +284,7 @@ fn follow_remote(rt: &Arc<Shared>, session: SessionId) {
                 Ok(false) => open = true,
                 Err(err) => {
                     warn!(error = %err, %turn, "Could not follow a remote turn");
+                    Metrics::count(&rt.metrics.errors, "storage", 1);
                     open = true;
                 }
             }
