@@ -21,6 +21,7 @@ use crate::OpenOptions;
 use crate::codec::{self, Cols, column_error, db};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{Backend, MigrationStatus};
+use crate::sql::batch::{Batch, BatchMode, WriteTx, grouped};
 use crate::sql::{RowsAffected, SqlDb, SqlStore};
 use crate::traits::Store;
 
@@ -70,6 +71,7 @@ impl PostgresStore {
 impl SqlStore for PostgresStore {
     type Db = Postgres;
     type WriteLock = WriteLock;
+    type Tx = PgWrite;
 
     fn db(&self) -> &PgPool {
         &self.pool
@@ -81,9 +83,44 @@ impl SqlStore for PostgresStore {
         WriteLock
     }
 
-    async fn write(&self) -> StoreResult<(WriteLock, Transaction<'static, Postgres>)> {
+    async fn begin_write(&self) -> StoreResult<PgWrite> {
         let tx = self.pool.begin().await.map_err(db)?;
-        Ok((WriteLock, tx))
+        Ok(PgWrite { tx })
+    }
+}
+
+/// A write transaction that sends a batch's statements one by one.
+pub(crate) struct PgWrite {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl PgWrite {
+    async fn statements(&mut self, batch: Batch<Postgres>) -> Result<Vec<Vec<PgRow>>, sqlx::Error> {
+        let mut groups = Vec::with_capacity(batch.statements());
+        for part in batch.into_parts()? {
+            let rows = grouped::<Postgres>(&mut *self.tx, part.sql, part.args, part.statements)
+                .await
+                .map_err(|failed| failed.error)?;
+            groups.extend(rows);
+        }
+        Ok(groups)
+    }
+}
+
+/// An error drops the sqlx transaction, which rolls it back.
+impl WriteTx<Postgres> for PgWrite {
+    async fn run(&mut self, batch: Batch<Postgres>) -> Result<Vec<Vec<PgRow>>, sqlx::Error> {
+        self.statements(batch).await
+    }
+
+    async fn commit(mut self, batch: Batch<Postgres>) -> Result<Vec<Vec<PgRow>>, sqlx::Error> {
+        let groups = self.statements(batch).await?;
+        self.tx.commit().await?;
+        Ok(groups)
+    }
+
+    async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await.map_err(db)
     }
 }
 
@@ -93,15 +130,13 @@ impl SqlDb for Postgres {
     type OptTime = Option<DateTime<Utc>>;
     type Conn<'c> = &'c mut PgConnection;
     type OnPool<'p> = &'p PgPool;
+    const BATCH_MODE: BatchMode = BatchMode::Statements;
 
     fn time(at: DateTime<Utc>) -> DateTime<Utc> {
         at
     }
     fn opt_time(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
         at
-    }
-    fn conn(conn: &mut PgConnection) -> &mut PgConnection {
-        conn
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod agents;
+pub(crate) mod batch;
 mod turns;
 
 use std::future::Future;
@@ -20,17 +21,20 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use sqlx::query::Query;
 use sqlx::query_builder::Separated;
-use sqlx::{Database, Encode, Executor, IntoArguments, QueryBuilder, Transaction, Type};
+use sqlx::{Arguments, Database, Encode, Executor, IntoArguments, QueryBuilder, Type};
 use uuid::Uuid;
 
 use crate::codec::Cols;
 use crate::error::StoreResult;
+use batch::{BatchMode, WriteTx};
 
 /// A store that runs the shared SQL: the database it speaks, its pool and its write transactions.
 pub(crate) trait SqlStore: Send + Sync {
     type Db: SqlDb;
     /// Held for the length of a write (SQLite: this process's writer mutex; PostgreSQL: nothing).
     type WriteLock: Send;
+    /// A write transaction that runs [`batch::Batch`]es.
+    type Tx: WriteTx<Self::Db>;
 
     /// The pool, as an executor for one statement.
     fn db(&self) -> <Self::Db as SqlDb>::OnPool<'_>;
@@ -39,10 +43,8 @@ pub(crate) trait SqlStore: Send + Sync {
     fn lock_writes(&self) -> impl Future<Output = Self::WriteLock> + Send;
 
     /// Starts a write transaction (on SQLite holding the database's write lock from its first
-    /// statement).
-    fn write(
-        &self,
-    ) -> impl Future<Output = StoreResult<(Self::WriteLock, Transaction<'static, Self::Db>)>> + Send;
+    /// statement). Nothing is sent before its first batch.
+    fn begin_write(&self) -> impl Future<Output = StoreResult<Self::Tx>> + Send;
 }
 
 /// What the shared SQL needs of a sqlx database, beyond [`Database`]: one `Binds` per type its
@@ -72,11 +74,11 @@ pub(crate) trait SqlDb:
     type Conn<'c>: Executor<'c, Database = Self>;
     /// `&Pool<Self>`, as an executor.
     type OnPool<'p>: Executor<'p, Database = Self>;
+    /// How this database runs a [`batch::Batch`].
+    const BATCH_MODE: BatchMode;
 
     fn time(at: DateTime<Utc>) -> Self::Time;
     fn opt_time(at: Option<DateTime<Utc>>) -> Self::OptTime;
-    /// A connection (a transaction, by deref) as an executor: `&mut *tx` for generic code.
-    fn conn(conn: &mut Self::Connection) -> Self::Conn<'_>;
 }
 
 /// How many rows a statement changed (each backend's `QueryResult` has it, under no trait).
@@ -92,6 +94,7 @@ pub(crate) trait Binds<'t, T>: Database {
     ) -> Query<'q, Self, Self::Arguments>;
     fn push_to(builder: &mut QueryBuilder<Self>, value: T);
     fn push_separated(values: &mut Separated<'_, Self, &'static str>, value: T);
+    fn add_to(args: &mut Self::Arguments, value: T) -> Result<(), sqlx::error::BoxDynError>;
 }
 
 impl<'t, DB: Database, T: Encode<'t, DB> + Type<DB>> Binds<'t, T> for DB {
@@ -106,6 +109,9 @@ impl<'t, DB: Database, T: Encode<'t, DB> + Type<DB>> Binds<'t, T> for DB {
     }
     fn push_separated(values: &mut Separated<'_, Self, &'static str>, value: T) {
         values.push_bind(value);
+    }
+    fn add_to(args: &mut Self::Arguments, value: T) -> Result<(), sqlx::error::BoxDynError> {
+        args.add(value)
     }
 }
 

@@ -10,6 +10,8 @@
 //! so is row decoding (`crate::codec`); this module says how to connect, write and bind a
 //! timestamp. Must never contain business rules.
 
+mod write;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,13 +23,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use crate::OpenOptions;
 use crate::codec::{self, Cols, column_error, db};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{Backend, MigrationStatus};
+use crate::sql::batch::BatchMode;
 use crate::sql::{RowsAffected, SqlDb, SqlStore};
 use crate::traits::Store;
 
@@ -96,6 +99,7 @@ impl SqliteStore {
 impl SqlStore for SqliteStore {
     type Db = Sqlite;
     type WriteLock = WriteLock;
+    type Tx = write::SqliteWrite;
 
     fn db(&self) -> &SqlitePool {
         &self.pool
@@ -105,11 +109,11 @@ impl SqlStore for SqliteStore {
         Arc::clone(&self.writes).lock_owned().await
     }
 
-    /// Holds the writer mutex, then the database's write lock from the first statement on.
-    async fn write(&self) -> StoreResult<(WriteLock, Transaction<'static, Sqlite>)> {
+    /// Holds the writer mutex, then (from the first batch on) the database's write lock.
+    async fn begin_write(&self) -> StoreResult<write::SqliteWrite> {
         let lock = self.lock_writes().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        Ok((lock, tx))
+        let conn = self.pool.acquire().await.map_err(db)?;
+        Ok(write::SqliteWrite::new(conn, lock))
     }
 }
 
@@ -119,15 +123,13 @@ impl SqlDb for Sqlite {
     type OptTime = Option<i64>;
     type Conn<'c> = &'c mut SqliteConnection;
     type OnPool<'p> = &'p SqlitePool;
+    const BATCH_MODE: BatchMode = BatchMode::Script;
 
     fn time(at: DateTime<Utc>) -> i64 {
         at.timestamp_micros()
     }
     fn opt_time(at: Option<DateTime<Utc>>) -> Option<i64> {
         at.map(Self::time)
-    }
-    fn conn(conn: &mut SqliteConnection) -> &mut SqliteConnection {
-        conn
     }
 }
 
