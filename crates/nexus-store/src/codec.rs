@@ -374,11 +374,6 @@ impl MessageJson {
     }
 }
 
-/// The first of `n` consecutive seq numbers, given the counter's value after adding `n`.
-pub(crate) fn first_seq(next_after: i64, n: usize) -> i64 {
-    next_after - n as i64
-}
-
 /// Row limit for a `limit` argument where 0 means "no limit".
 pub(crate) fn limit_or_all(limit: u32) -> i64 {
     if limit == 0 {
@@ -434,12 +429,6 @@ mod tests {
     fn negative_counts_are_corrupt() {
         assert!(unsigned::<u32>("x", -1).is_err());
         assert_eq!(unsigned::<u32>("x", 7).unwrap(), 7);
-    }
-
-    #[test]
-    fn seq_numbers_are_counted_back_from_the_bumped_counter() {
-        // Counter was 5 (next message gets 5); adding 3 gives 8; the messages get 5, 6, 7.
-        assert_eq!(first_seq(8, 3), 5);
     }
 
     #[test]

@@ -14,14 +14,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Postgres, Row, Transaction};
+use sqlx::{PgConnection, Postgres, Row};
 use uuid::Uuid;
 
 use crate::OpenOptions;
 use crate::codec::{self, Cols, column_error, db};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{Backend, MigrationStatus};
-use crate::sql::batch::{Batch, BatchMode, WriteTx, grouped};
+use crate::sql::batch::{Batch, BatchMode, grouped};
 use crate::sql::{RowsAffected, SqlDb, SqlStore};
 use crate::traits::Store;
 
@@ -71,7 +71,6 @@ impl PostgresStore {
 impl SqlStore for PostgresStore {
     type Db = Postgres;
     type WriteLock = WriteLock;
-    type Tx = PgWrite;
 
     fn db(&self) -> &PgPool {
         &self.pool
@@ -83,44 +82,19 @@ impl SqlStore for PostgresStore {
         WriteLock
     }
 
-    async fn begin_write(&self) -> StoreResult<PgWrite> {
-        let tx = self.pool.begin().await.map_err(db)?;
-        Ok(PgWrite { tx })
-    }
-}
-
-/// A write transaction that sends a batch's statements one by one.
-pub(crate) struct PgWrite {
-    tx: Transaction<'static, Postgres>,
-}
-
-impl PgWrite {
-    async fn statements(&mut self, batch: Batch<Postgres>) -> Result<Vec<Vec<PgRow>>, sqlx::Error> {
+    async fn write_batch(&self, batch: Batch<Postgres>) -> Result<Vec<Vec<PgRow>>, sqlx::Error> {
         let mut groups = Vec::with_capacity(batch.statements());
-        for part in batch.into_parts()? {
-            let rows = grouped::<Postgres>(&mut *self.tx, part.sql, part.args, part.statements)
+        let parts = batch.into_parts()?;
+        // An error drops the transaction, which rolls it back.
+        let mut tx = self.pool.begin().await?;
+        for part in parts {
+            let rows = grouped::<Postgres>(&mut *tx, part.sql, part.args, part.statements)
                 .await
                 .map_err(|failed| failed.error)?;
             groups.extend(rows);
         }
+        tx.commit().await?;
         Ok(groups)
-    }
-}
-
-/// An error drops the sqlx transaction, which rolls it back.
-impl WriteTx<Postgres> for PgWrite {
-    async fn run(&mut self, batch: Batch<Postgres>) -> Result<Vec<Vec<PgRow>>, sqlx::Error> {
-        self.statements(batch).await
-    }
-
-    async fn commit(mut self, batch: Batch<Postgres>) -> Result<Vec<Vec<PgRow>>, sqlx::Error> {
-        let groups = self.statements(batch).await?;
-        self.tx.commit().await?;
-        Ok(groups)
-    }
-
-    async fn rollback(self) -> StoreResult<()> {
-        self.tx.rollback().await.map_err(db)
     }
 }
 

@@ -1,27 +1,31 @@
 //! Write transactions in as few round trips as the backend allows.
 //!
-//! A [`Batch`] holds the statements of one step of a write transaction, written once for both
-//! backends with `$n` placeholders counted from each statement's first argument. A
-//! [`WriteTx`] runs batches:
+//! A [`Batch`] holds the statements of one write transaction, written once for both backends
+//! with `$n` placeholders counted from each statement's first argument; `SqlStore::write_batch`
+//! runs it:
 //!
-//! - SQLite runs a whole batch as one script, in one trip to the connection's worker thread:
-//!   `BEGIN IMMEDIATE` is prefixed to the first batch and `COMMIT` appended to the last, and the
-//!   placeholders of later statements are renumbered so that all of them index one argument
-//!   list. A turn's write takes two trips instead of one per statement, which is most of its cost
-//!   and most of the time the database's single write lock is held.
+//! - SQLite sends a whole batch as one script, in one trip to the connection's worker thread:
+//!   the placeholders of later statements are renumbered so that all of them index one argument
+//!   list. A per-statement trip (a thread hand-off each way) was most of a turn's cost and most
+//!   of the time the database's single write lock was held.
 //! - PostgreSQL runs the statements one by one inside a transaction (its extended protocol takes
 //!   one statement per prepared query).
 //!
-//! Rows come back grouped by statement, so a step can read what its statements returned.
+//! Rows come back grouped by statement. sqlx marks several statements in one SQLite query as
+//! deprecated behaviour; should a later sqlx drop it, `BatchMode::Statements` for SQLite keeps
+//! every caller working, one trip per statement.
 
 use std::fmt::Write as _;
-use std::future::Future;
 
 use futures::TryStreamExt;
 use sqlx::{Arguments, AssertSqlSafe, Either, Executor};
 
 use super::{Binds, SqlDb};
-use crate::error::StoreResult;
+
+/// Arguments after which a script is continued in a new SQL text. SQLite numbers the
+/// parameters of a whole script together and allows at most 32766; a statement of this crate
+/// binds at most a few thousand.
+const SCRIPT_ARGS: usize = 16_384;
 
 /// How a database runs a [`Batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +101,11 @@ impl<DB: SqlDb> Batch<DB> {
     }
 
     fn open(&mut self) {
-        if self.mode == BatchMode::Statements || self.parts.is_empty() {
+        let full = self
+            .parts
+            .last()
+            .is_some_and(|p| p.args.len() >= SCRIPT_ARGS);
+        if self.mode == BatchMode::Statements || self.parts.is_empty() || full {
             self.parts.push(Part {
                 sql: String::new(),
                 args: DB::Arguments::default(),
@@ -143,10 +151,10 @@ impl<DB: SqlDb> Batch<DB> {
         self.arg(value)
     }
 
-    /// Starts `INSERT INTO table (columns) VALUES …`; add rows with [`Values::row`]. The list
-    /// is closed when the returned builder is dropped.
-    pub(crate) fn insert(&mut self, head: &str) -> Values<'_, DB> {
-        self.begin_stmt().push(head).push(" VALUES ");
+    /// Starts a `VALUES (…), (…)` list at the end of the current statement; add rows with
+    /// [`Values::row`]. The list is closed when the returned builder is dropped.
+    pub(crate) fn values(&mut self) -> Values<'_, DB> {
+        self.push("VALUES ");
         Values {
             batch: self,
             rows: 0,
@@ -259,25 +267,6 @@ pub(crate) async fn grouped<'c, DB: SqlDb>(
         groups.push(std::mem::take(&mut current));
     }
     Ok(groups)
-}
-
-/// A write transaction that runs [`Batch`]es.
-pub(crate) trait WriteTx<DB: SqlDb>: Send {
-    /// Runs `batch` in the transaction; the rows each of its statements returned, in order.
-    /// On an error the transaction is rolled back.
-    fn run(
-        &mut self,
-        batch: Batch<DB>,
-    ) -> impl Future<Output = Result<Vec<Vec<DB::Row>>, sqlx::Error>> + Send;
-
-    /// Runs `batch`, then commits. On an error the transaction is rolled back.
-    fn commit(
-        self,
-        batch: Batch<DB>,
-    ) -> impl Future<Output = Result<Vec<Vec<DB::Row>>, sqlx::Error>> + Send;
-
-    /// Rolls the transaction back.
-    fn rollback(self) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 #[cfg(test)]

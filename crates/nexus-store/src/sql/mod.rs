@@ -25,16 +25,13 @@ use sqlx::{Arguments, Database, Encode, Executor, IntoArguments, QueryBuilder, T
 use uuid::Uuid;
 
 use crate::codec::Cols;
-use crate::error::StoreResult;
-use batch::{BatchMode, WriteTx};
+use batch::BatchMode;
 
 /// A store that runs the shared SQL: the database it speaks, its pool and its write transactions.
 pub(crate) trait SqlStore: Send + Sync {
     type Db: SqlDb;
     /// Held for the length of a write (SQLite: this process's writer mutex; PostgreSQL: nothing).
     type WriteLock: Send;
-    /// A write transaction that runs [`batch::Batch`]es.
-    type Tx: WriteTx<Self::Db>;
 
     /// The pool, as an executor for one statement.
     fn db(&self) -> <Self::Db as SqlDb>::OnPool<'_>;
@@ -42,9 +39,13 @@ pub(crate) trait SqlStore: Send + Sync {
     /// Waits for this process's other writers to finish.
     fn lock_writes(&self) -> impl Future<Output = Self::WriteLock> + Send;
 
-    /// Starts a write transaction (on SQLite holding the database's write lock from its first
-    /// statement). Nothing is sent before its first batch.
-    fn begin_write(&self) -> impl Future<Output = StoreResult<Self::Tx>> + Send;
+    /// Runs `batch` as one transaction and commits it; the rows each statement returned, in
+    /// order. SQLite may commit it together with other batches (group commit), but a batch
+    /// that fails is rolled back alone.
+    fn write_batch(
+        &self,
+        batch: batch::Batch<Self::Db>,
+    ) -> impl Future<Output = Result<Vec<Vec<<Self::Db as Database>::Row>>, sqlx::Error>> + Send;
 }
 
 /// What the shared SQL needs of a sqlx database, beyond [`Database`]: one `Binds` per type its

@@ -1,24 +1,27 @@
-//! Both backends: the inbox (enqueue, turn commit), the outbox, usage records and leases. The two
-//! write transactions of a turn (`enqueue`, `complete_turn`) are kept to a handful of
-//! statements each; both run under [`with_retry`].
+//! Both backends: the inbox (enqueue, turn commit), the outbox, usage records and leases.
+//!
+//! The two write transactions of a turn (`enqueue`, `complete_turn`) are each one [`Batch`]:
+//! no statement needs the result of an earlier one in Rust, because the later statements read
+//! what they need (the reserved seq, whether the turn was claimed) in SQL. SQLite sends such a
+//! batch in one trip and commits several of them together; both run under [`with_retry`].
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use nexus_core::{ChannelKind, DeliveryId, Message, SessionId, TurnId};
 use sqlx::{Executor, QueryBuilder};
+use uuid::Uuid;
 
-use super::batch::{Batch, WriteTx};
+use super::batch::Batch;
 use super::{Arg, PushArg, RowsAffected, SqlDb, SqlStore};
 use crate::codec::{
-    self, Cols, MessageJson, db, delivery_cols, first_seq, inbox_cols, message_cols, signed,
-    usage_cols, write_error,
+    self, Cols, MessageJson, db, delivery_cols, inbox_cols, message_cols, signed, usage_cols,
+    write_error,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::records::{
-    CommitOutcome, Delivery, DeliveryStatus, EnqueueOutcome, InboxItem, InboxStatus, NewInbound,
-    TurnCommit, UsageFilter, UsageRecord,
+    CommitOutcome, Delivery, DeliveryStatus, EnqueueOutcome, InboxItem, NewInbound, TurnCommit,
+    UsageFilter, UsageRecord,
 };
 use crate::retry::{retry_statement, with_retry};
 use crate::traits::{InboxStore, LeaseStore, OutboxStore, UsageStore};
@@ -34,8 +37,20 @@ enum Enqueued {
     LostRace,
 }
 
-/// One run of the enqueue transaction ([`InboxStore::enqueue`] retries it), in two batches: the
-/// first reserves the message's seq and looks for a duplicate, the second inserts and commits.
+/// ` AND NOT EXISTS (…)`: no inbox item has the dedupe key bound as `$first`, `$first + 1`,
+/// `$first + 2`.
+fn not_duplicate(first: usize) -> String {
+    format!(
+        " AND NOT EXISTS (SELECT 1 FROM inbox WHERE dedupe_channel = ${first} \
+         AND dedupe_account = ${} AND dedupe_external_id = ${})",
+        first + 1,
+        first + 2
+    )
+}
+
+/// One run of the enqueue transaction ([`InboxStore::enqueue`] retries it), as one batch:
+/// reserve the message's seq, insert the message and its inbox item (each only if the session
+/// exists and the dedupe key is new), then read back the item that holds the key.
 async fn enqueue_once<S: SqlStore>(
     store: &S,
     inbound: &NewInbound,
@@ -43,208 +58,217 @@ async fn enqueue_once<S: SqlStore>(
 ) -> StoreResult<Enqueued> {
     let m = &inbound.message;
     let now = codec::now();
-    let mut tx = store.begin_write().await?;
-
-    let mut check = Batch::<S::Db>::new();
-    bump_seq(&mut check, m.session_id, 1, now)?;
-    if let Some(key) = &inbound.dedupe {
-        check
-            .stmt(concat!(
-                "SELECT ",
-                inbox_cols!(),
-                " FROM inbox WHERE dedupe_channel = $1 AND dedupe_account = $2 \
-                 AND dedupe_external_id = $3"
-            ))
-            .arg(key.channel.as_str())
-            .arg(&key.account)
-            .arg(&key.external_id);
-    }
-    let found = tx.run(check).await.map_err(db)?;
-    if let Some(row) = found.get(1).and_then(|rows| rows.first()) {
-        let item = codec::inbox_item(row)?;
-        tx.rollback().await?;
-        return Ok(Enqueued::Done(EnqueueOutcome::Duplicate(item)));
-    }
-    let Some(seq) = reserved_seq(&found, 0, 1)? else {
-        tx.rollback().await?;
-        return Err(StoreError::NotFound { what: "session" });
-    };
-
-    let mut write = Batch::<S::Db>::new();
-    insert_messages(
-        &mut write,
-        m.session_id,
-        std::slice::from_ref(m),
-        seq,
-        Some(std::slice::from_ref(json)),
-    )?;
     let turn_id = TurnId::new();
-    let (channel, account, external_id) = match &inbound.dedupe {
-        Some(k) => (
-            Some(k.channel.as_str()),
-            Some(&k.account),
-            Some(&k.external_id),
-        ),
-        None => (None, None, None),
-    };
-    write
-        .stmt(
-            "INSERT INTO inbox (turn_id, session_id, message_id, message_seq, status, attempts, \
-             dedupe_channel, dedupe_account, dedupe_external_id, created_at) \
-             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $8)",
+    let key = inbound.dedupe.as_ref().map(|k| {
+        (
+            k.channel.as_str(),
+            k.account.as_str(),
+            k.external_id.as_str(),
         )
-        .arg(turn_id.as_uuid())
-        .arg(m.session_id.as_uuid())
-        .arg(m.id.as_uuid())
-        .arg(seq)
-        .arg(channel)
-        .arg(account)
-        .arg(external_id)
-        .arg(S::Db::time(now));
-    match tx.commit(write).await {
-        Ok(_) => {}
-        // The message id is new (generated by the caller), so with a dedupe key a unique
-        // violation is the key, inserted by another writer since the check.
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() && inbound.dedupe.is_some() => {
+    });
+    let guard = |first: usize| key.map(|_| not_duplicate(first)).unwrap_or_default();
+    let bind_key = |b: &mut Batch<S::Db>| {
+        if let Some((channel, account, external_id)) = key {
+            b.arg(channel).arg(account).arg(external_id);
+        }
+    };
+
+    let mut b = Batch::<S::Db>::new();
+    b.stmt(&format!(
+        "UPDATE sessions SET next_seq = next_seq + 1, updated_at = $2 WHERE id = $1{}",
+        guard(3)
+    ))
+    .arg(m.session_id.as_uuid())
+    .arg(S::Db::time(now));
+    bind_key(&mut b);
+    b.stmt(&format!(
+        concat!(
+            "INSERT INTO messages (",
+            message_cols!(),
+            ") SELECT $1, s.id, s.next_seq - 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             FROM sessions AS s WHERE s.id = $12{}"
+        ),
+        guard(13)
+    ))
+    .arg(m.id.as_uuid())
+    .arg(m.channel.as_str())
+    .arg(m.direction.as_str())
+    .arg(m.role.as_str())
+    .arg(m.content.as_str())
+    .arg(json.tool_calls.as_str())
+    .arg(m.tool_call_id.as_deref())
+    .arg(m.is_error)
+    .arg(json.attachments.as_str())
+    .arg(json.metadata.as_str())
+    .arg(S::Db::time(m.created_at))
+    .arg(m.session_id.as_uuid());
+    bind_key(&mut b);
+    b.stmt(&format!(
+        "INSERT INTO inbox (turn_id, session_id, message_id, message_seq, status, attempts, \
+         dedupe_channel, dedupe_account, dedupe_external_id, created_at) \
+         SELECT $1, s.id, $2, s.next_seq - 1, 'pending', 0, $3, $4, $5, $6 \
+         FROM sessions AS s WHERE s.id = $7{}",
+        guard(3)
+    ))
+    .arg(turn_id.as_uuid())
+    .arg(m.id.as_uuid())
+    .arg(key.map(|k| k.0))
+    .arg(key.map(|k| k.1))
+    .arg(key.map(|k| k.2))
+    .arg(S::Db::time(now))
+    .arg(m.session_id.as_uuid());
+    let lookup = if key.is_some() {
+        " OR (dedupe_channel = $2 AND dedupe_account = $3 AND dedupe_external_id = $4)"
+    } else {
+        ""
+    };
+    b.stmt(&format!(
+        concat!("SELECT ", inbox_cols!(), " FROM inbox WHERE turn_id = $1{}"),
+        lookup
+    ))
+    .arg(turn_id.as_uuid());
+    bind_key(&mut b);
+
+    let groups = match store.write_batch(b).await {
+        Ok(groups) => groups,
+        // The key was inserted by another writer after this batch's check (PostgreSQL; SQLite
+        // writers never overlap).
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() && key.is_some() => {
             return Ok(Enqueued::LostRace);
         }
         Err(e) => return Err(write_error("message", "session", e)),
-    }
-    Ok(Enqueued::Done(EnqueueOutcome::Enqueued(InboxItem {
-        turn_id,
-        session_id: m.session_id,
-        message_id: m.id,
-        message_seq: seq,
-        status: InboxStatus::Pending,
-        attempts: 0,
-        error: None,
-        created_at: now,
-        completed_at: None,
-    })))
+    };
+    let Some(row) = groups.get(3).and_then(|rows| rows.first()) else {
+        return Err(StoreError::NotFound { what: "session" });
+    };
+    let item = codec::inbox_item(row)?;
+    Ok(Enqueued::Done(if item.turn_id == turn_id {
+        EnqueueOutcome::Enqueued(item)
+    } else {
+        EnqueueOutcome::Duplicate(item)
+    }))
 }
 
-/// One run of the turn-commit transaction ([`InboxStore::complete_turn`] retries it), in two
-/// batches: the first marks the inbox item done and reserves the seqs of the turn's messages,
-/// the second inserts messages, usage and delivery and commits.
+/// Appends ` AND EXISTS (…)` to a statement built piece by piece: the inbox item `turn` was
+/// completed by `commit_id` (by this transaction).
+fn push_claimed<D: SqlDb>(b: &mut Batch<D>, turn: Uuid, commit_id: Uuid) {
+    b.push(" AND EXISTS (SELECT 1 FROM inbox WHERE turn_id = ")
+        .push_arg(turn)
+        .push(" AND commit_id = ")
+        .push_arg(commit_id)
+        .push(")");
+}
+
+/// One run of the turn-commit transaction ([`InboxStore::complete_turn`] retries it), as one
+/// batch: the inbox item is marked done with a fresh commit id, and every later statement
+/// writes only if that commit id is the item's, so a turn completed before (or by a racing
+/// replica) gets nothing written twice.
 async fn complete_turn_once<S: SqlStore>(
     store: &S,
     commit: &TurnCommit,
     json: &[MessageJson],
 ) -> StoreResult<CommitOutcome> {
     let now = codec::now();
-    let mut tx = store.begin_write().await?;
+    let commit_id = Uuid::new_v4();
+    let turn = commit.turn_id.as_uuid();
+    let session = commit.session_id.as_uuid();
+    let n = signed("message count", commit.messages.len() as u64)?;
 
-    let mut claim = Batch::<S::Db>::new();
-    claim
-        .stmt(
-            "UPDATE inbox SET status = 'done', completed_at = $2 \
-             WHERE turn_id = $1 AND status = 'pending' RETURNING session_id",
+    let mut b = Batch::<S::Db>::new();
+    b.stmt(
+        "UPDATE inbox SET status = 'done', completed_at = $3, commit_id = $4 \
+         WHERE turn_id = $1 AND session_id = $2 AND status = 'pending' RETURNING turn_id",
+    )
+    .arg(turn)
+    .arg(session)
+    .arg(S::Db::time(now))
+    .arg(commit_id);
+    if n > 0 {
+        b.stmt(
+            "UPDATE sessions SET next_seq = next_seq + $2, updated_at = $3 WHERE id = $1 \
+             AND EXISTS (SELECT 1 FROM inbox WHERE turn_id = $4 AND commit_id = $5)",
         )
-        .arg(commit.turn_id.as_uuid())
-        .arg(S::Db::time(now));
-    if !commit.messages.is_empty() {
-        bump_seq(&mut claim, commit.session_id, commit.messages.len(), now)?;
+        .arg(session)
+        .arg(n)
+        .arg(S::Db::time(now))
+        .arg(turn)
+        .arg(commit_id);
     }
-    let claimed = tx.run(claim).await.map_err(db)?;
-    let Some(row) = claimed.first().and_then(|rows| rows.first()) else {
-        tx.rollback().await?;
-        return if turn_exists(store.db(), commit.turn_id).await? {
-            Ok(CommitOutcome::AlreadyCompleted)
-        } else {
-            Err(StoreError::NotFound { what: "inbox item" })
+    for (i, chunk) in commit.messages.chunks(ROWS_PER_INSERT).enumerate() {
+        let start = i * ROWS_PER_INSERT;
+        let seqs = MessageSeqs {
+            session,
+            reserved: n,
+            offset: signed("message seq", start as u64)?,
         };
-    };
-    if row.uuid("session_id")? != commit.session_id.as_uuid() {
-        tx.rollback().await?;
-        return Err(StoreError::NotFound {
-            what: "inbox item of the session",
-        });
-    }
-
-    let mut write = Batch::<S::Db>::new();
-    if !commit.messages.is_empty() {
-        let Some(first) = reserved_seq(&claimed, 1, commit.messages.len())? else {
-            tx.rollback().await?;
-            return Err(StoreError::NotFound { what: "session" });
-        };
-        for (i, chunk) in commit.messages.chunks(ROWS_PER_INSERT).enumerate() {
-            let start = i * ROWS_PER_INSERT;
-            let seq = first + signed("message seq", start as u64)?;
-            let json = json.get(start..start + chunk.len());
-            insert_messages(&mut write, commit.session_id, chunk, seq, json)?;
-        }
+        insert_messages(&mut b, &seqs, chunk, json.get(start..start + chunk.len()))?;
+        push_claimed(&mut b, turn, commit_id);
     }
     for chunk in commit.usage.chunks(ROWS_PER_INSERT) {
-        insert_usage(&mut write, chunk)?;
+        insert_usage(&mut b, chunk)?;
+        push_claimed(&mut b, turn, commit_id);
     }
     if let Some(d) = &commit.delivery {
-        write
-            .stmt(
-                "INSERT INTO deliveries (id, turn_id, session_id, message_id, channel, status, \
-                 attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
-            )
-            .arg(d.id.as_uuid())
-            .arg(commit.turn_id.as_uuid())
-            .arg(commit.session_id.as_uuid())
-            .arg(d.message_id.as_uuid())
-            .arg(d.channel.as_str())
-            .arg(d.status.as_str())
-            .arg(S::Db::time(now));
+        b.stmt(
+            "INSERT INTO deliveries (id, turn_id, session_id, message_id, channel, status, \
+             attempts, created_at, updated_at) SELECT $1, $2, $3, $4, $5, $6, 0, $7, $7 \
+             WHERE EXISTS (SELECT 1 FROM inbox WHERE turn_id = $2 AND commit_id = $8)",
+        )
+        .arg(d.id.as_uuid())
+        .arg(turn)
+        .arg(session)
+        .arg(d.message_id.as_uuid())
+        .arg(d.channel.as_str())
+        .arg(d.status.as_str())
+        .arg(S::Db::time(now))
+        .arg(commit_id);
     }
-    tx.commit(write)
+    let groups = store
+        .write_batch(b)
         .await
         .map_err(|e| write_error("turn record", "session", e))?;
-    Ok(CommitOutcome::Committed)
+    if groups.first().is_some_and(|rows| !rows.is_empty()) {
+        return Ok(CommitOutcome::Committed);
+    }
+    match turn_session(store.db(), commit.turn_id).await? {
+        Some(owner) if owner == session => Ok(CommitOutcome::AlreadyCompleted),
+        Some(_) => Err(StoreError::NotFound {
+            what: "inbox item of the session",
+        }),
+        None => Err(StoreError::NotFound { what: "inbox item" }),
+    }
 }
 
-/// Adds the statement that reserves `n` consecutive seq numbers of a session (touching its
-/// `updated_at`); [`reserved_seq`] reads the first from its rows.
-fn bump_seq<D: SqlDb>(
-    batch: &mut Batch<D>,
-    session: SessionId,
-    n: usize,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    batch
-        .stmt(
-            "UPDATE sessions SET next_seq = next_seq + $2, updated_at = $3 WHERE id = $1 \
-             RETURNING next_seq",
-        )
-        .arg(session.as_uuid())
-        .arg(signed("message count", n as u64)?)
-        .arg(D::time(now));
-    Ok(())
-}
-
-/// The first of the `n` seqs [`bump_seq`] reserved as statement `index` of the batch that
-/// returned `groups`, or `None` if the session does not exist.
-fn reserved_seq<R: Cols>(groups: &[Vec<R>], index: usize, n: usize) -> StoreResult<Option<i64>> {
-    groups
-        .get(index)
-        .and_then(|rows| rows.first())
-        .map(|r| Ok(first_seq(r.int("next_seq")?, n)))
+/// The session of an inbox item, if it exists.
+async fn turn_session<'c, D: SqlDb>(
+    conn: impl Executor<'c, Database = D>,
+    turn: TurnId,
+) -> StoreResult<Option<Uuid>> {
+    sqlx::query("SELECT session_id FROM inbox WHERE turn_id = $1")
+        .arg(turn.as_uuid())
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?
+        .map(|row| row.uuid("session_id"))
         .transpose()
 }
 
-async fn turn_exists<'c, D: SqlDb>(
-    conn: impl Executor<'c, Database = D>,
-    turn: TurnId,
-) -> StoreResult<bool> {
-    sqlx::query("SELECT EXISTS (SELECT 1 FROM inbox WHERE turn_id = $1) AS found")
-        .arg(turn.as_uuid())
-        .fetch_one(conn)
-        .await
-        .map_err(db)?
-        .flag("found")
+/// Where the seqs of inserted messages come from: the session's `next_seq` after it was raised
+/// by `reserved` in the same transaction; the first message inserted gets
+/// `next_seq - reserved + offset`.
+struct MessageSeqs {
+    session: Uuid,
+    reserved: i64,
+    offset: i64,
 }
 
-/// Adds the insert of `messages` with seq `first_seq`, `first_seq + 1`, … as one statement;
-/// `json` holds their pre-encoded JSON columns (encoded here when absent).
+/// Adds the insert of `messages` as one statement (`INSERT … SELECT … FROM (VALUES …)`, open for
+/// more `AND` conditions); `json` holds their pre-encoded JSON columns (encoded here when
+/// absent).
 fn insert_messages<D: SqlDb>(
-    batch: &mut Batch<D>,
-    session: SessionId,
+    b: &mut Batch<D>,
+    seqs: &MessageSeqs,
     messages: &[Message],
-    first_seq: i64,
     json: Option<&[MessageJson]>,
 ) -> StoreResult<()> {
     let encoded;
@@ -258,50 +282,74 @@ fn insert_messages<D: SqlDb>(
             &encoded
         }
     };
-    let mut rows = batch.insert(concat!("INSERT INTO messages (", message_cols!(), ")"));
-    for ((m, j), seq) in messages.iter().zip(json).zip(first_seq..) {
-        rows.row()
-            .value(m.id.as_uuid())
-            .value(session.as_uuid())
-            .value(seq)
-            .value(m.channel.as_str())
-            .value(m.direction.as_str())
-            .value(m.role.as_str())
-            .value(m.content.as_str())
-            .value(j.tool_calls.as_str())
-            .value(m.tool_call_id.as_deref())
-            .value(m.is_error)
-            .value(j.attachments.as_str())
-            .value(j.metadata.as_str())
-            .value(D::time(m.created_at));
+    b.begin_stmt()
+        .push(concat!(
+            "INSERT INTO messages (",
+            message_cols!(),
+            ") SELECT v.column1, s.id, s.next_seq - "
+        ))
+        .push_arg(seqs.reserved)
+        .push(
+            " + v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
+             v.column9, v.column10, v.column11, v.column12 FROM (",
+        );
+    {
+        let mut rows = b.values();
+        for ((m, j), offset) in messages.iter().zip(json).zip(seqs.offset..) {
+            rows.row()
+                .value(m.id.as_uuid())
+                .value(offset)
+                .value(m.channel.as_str())
+                .value(m.direction.as_str())
+                .value(m.role.as_str())
+                .value(m.content.as_str())
+                .value(j.tool_calls.as_str())
+                .value(m.tool_call_id.as_deref())
+                .value(m.is_error)
+                .value(j.attachments.as_str())
+                .value(j.metadata.as_str())
+                .value(D::time(m.created_at));
+        }
     }
+    b.push(") AS v, sessions AS s WHERE s.id = ")
+        .push_arg(seqs.session);
     Ok(())
 }
 
-/// Adds the insert of usage `records` as one statement.
-fn insert_usage<D: SqlDb>(batch: &mut Batch<D>, records: &[UsageRecord]) -> StoreResult<()> {
-    let mut rows = batch.insert(concat!("INSERT INTO usage (", usage_cols!(), ")"));
-    for r in records {
-        rows.row()
-            .value(r.id)
-            .value(r.turn_id.as_uuid())
-            .value(r.session_id.as_uuid())
-            .value(r.user_id.as_uuid())
-            .value(r.agent_id.as_uuid())
-            .value(r.model.as_str())
-            .value(signed("usage input_tokens", r.usage.input_tokens)?)
-            .value(signed("usage output_tokens", r.usage.output_tokens)?)
-            .value(signed(
-                "usage cache_read_tokens",
-                r.usage.cache_read_tokens,
-            )?)
-            .value(signed(
-                "usage cache_write_tokens",
-                r.usage.cache_write_tokens,
-            )?)
-            .value(r.cost_micros)
-            .value(D::time(r.created_at));
+/// Adds the insert of usage `records` as one statement (`INSERT … SELECT … FROM (VALUES …)
+/// WHERE 1 = 1`, open for more `AND` conditions).
+fn insert_usage<D: SqlDb>(b: &mut Batch<D>, records: &[UsageRecord]) -> StoreResult<()> {
+    b.begin_stmt().push(concat!(
+        "INSERT INTO usage (",
+        usage_cols!(),
+        ") SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, \
+         v.column8, v.column9, v.column10, v.column11, v.column12 FROM ("
+    ));
+    {
+        let mut rows = b.values();
+        for r in records {
+            rows.row()
+                .value(r.id)
+                .value(r.turn_id.as_uuid())
+                .value(r.session_id.as_uuid())
+                .value(r.user_id.as_uuid())
+                .value(r.agent_id.as_uuid())
+                .value(r.model.as_str())
+                .value(signed("usage input_tokens", r.usage.input_tokens)?)
+                .value(signed("usage output_tokens", r.usage.output_tokens)?)
+                .value(signed(
+                    "usage cache_read_tokens",
+                    r.usage.cache_read_tokens,
+                )?)
+                .value(signed(
+                    "usage cache_write_tokens",
+                    r.usage.cache_write_tokens,
+                )?)
+                .value(r.cost_micros)
+                .value(D::time(r.created_at));
+        }
     }
+    b.push(") AS v WHERE 1 = 1");
     Ok(())
 }
 
@@ -406,7 +454,7 @@ impl<S: SqlStore> InboxStore for S {
         if done.rows_affected() > 0 {
             return Ok(CommitOutcome::Committed);
         }
-        if turn_exists(self.db(), turn_id).await? {
+        if turn_session(self.db(), turn_id).await?.is_some() {
             Ok(CommitOutcome::AlreadyCompleted)
         } else {
             Err(StoreError::NotFound { what: "inbox item" })

@@ -14,6 +14,7 @@ mod write;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,13 +25,14 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, SqliteConnection};
+use tracing::debug;
 use uuid::Uuid;
 
 use crate::OpenOptions;
 use crate::codec::{self, Cols, column_error, db};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{Backend, MigrationStatus};
-use crate::sql::batch::BatchMode;
+use crate::sql::batch::{Batch, BatchMode};
 use crate::sql::{RowsAffected, SqlDb, SqlStore};
 use crate::traits::Store;
 
@@ -40,12 +42,65 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// How long a statement waits for another connection's write lock before failing with BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// WAL pages after which a committing writer checkpoints by itself. The background
+/// checkpointer normally keeps the WAL far below this; it is the bound if it falls behind.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+/// How often the background checkpointer looks for new writes.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 /// The SQLite store. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Held by this process's writer for the length of its write.
     writes: Arc<tokio::sync::Mutex<()>>,
+    /// Writes begun, for the checkpointer to see whether there is anything to do.
+    written: Arc<AtomicU64>,
+    /// Commits write batches (see `write`).
+    committer: Arc<write::Committer>,
+    /// The committer's connection (the same pool as `pool` for an in-memory database).
+    writer: SqlitePool,
+    /// Stops the background checkpointer when the last clone of the store is dropped.
+    _checkpointer: Option<Arc<AbortOnDrop>>,
+}
+
+/// Aborts a background task when dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Copies the WAL back into the database file off the writers' path. SQLite's own automatic
+/// checkpoint runs inside the commit that crosses the threshold, so one turn in a few dozen
+/// paid for copying pages and an `fsync`; a `PASSIVE` checkpoint on another connection runs
+/// beside the writers without blocking them.
+fn spawn_checkpointer(pool: SqlitePool, written: Arc<AtomicU64>) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        let mut seen = written.load(Ordering::Relaxed);
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            let now = written.load(Ordering::Relaxed);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                debug!(error = %err, "WAL checkpoint failed; retrying on the next write");
+            }
+        }
+    }))
 }
 
 /// Proof that this process's other writers are waiting (see the module doc).
@@ -61,7 +116,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let pool = if in_memory {
             // Every connection to a private in-memory database sees its own empty database:
@@ -77,12 +133,40 @@ impl SqliteStore {
         // A local file does not drop connections: skip the ping sqlx sends before every
         // checkout, which costs a round trip to the connection's worker thread.
         .test_before_acquire(false)
-        .connect_with(connect)
+        .connect_with(connect.clone())
         .await
         .map_err(db)?;
+        // The committer's own connection keeps its page and statement caches warm: no other
+        // connection's commit invalidates them.
+        let writer = if in_memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .test_before_acquire(false)
+                .connect_with(connect)
+                .await
+                .map_err(db)?
+        };
+        let writes = Arc::default();
+        let written = Arc::new(AtomicU64::new(0));
+        let committer =
+            write::Committer::start(writer.clone(), Arc::clone(&writes), Arc::clone(&written))
+                .map_err(|e| {
+                    StoreError::Config(format!("cannot start the SQLite committer: {e}"))
+                })?;
+        // An in-memory database has no WAL.
+        let checkpointer =
+            (!in_memory).then(|| Arc::new(spawn_checkpointer(pool.clone(), Arc::clone(&written))));
         let store = SqliteStore {
             pool,
-            writes: Arc::default(),
+            writes,
+            written,
+            committer: Arc::new(committer),
+            writer,
+            _checkpointer: checkpointer,
         };
         if options.migrate {
             store.migrate().await?;
@@ -99,21 +183,18 @@ impl SqliteStore {
 impl SqlStore for SqliteStore {
     type Db = Sqlite;
     type WriteLock = WriteLock;
-    type Tx = write::SqliteWrite;
 
     fn db(&self) -> &SqlitePool {
         &self.pool
     }
 
     async fn lock_writes(&self) -> WriteLock {
+        self.written.fetch_add(1, Ordering::Relaxed);
         Arc::clone(&self.writes).lock_owned().await
     }
 
-    /// Holds the writer mutex, then (from the first batch on) the database's write lock.
-    async fn begin_write(&self) -> StoreResult<write::SqliteWrite> {
-        let lock = self.lock_writes().await;
-        let conn = self.pool.acquire().await.map_err(db)?;
-        Ok(write::SqliteWrite::new(conn, lock))
+    async fn write_batch(&self, batch: Batch<Sqlite>) -> Result<Vec<Vec<SqliteRow>>, sqlx::Error> {
+        self.committer.commit(batch).await
     }
 }
 
@@ -225,6 +306,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
