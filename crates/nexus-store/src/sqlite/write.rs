@@ -199,6 +199,8 @@ async fn run_group(
     outcomes: &mut Vec<Option<Outcome>>,
 ) -> Result<(), GroupFailed> {
     let last = jobs.len().saturating_sub(1);
+    // A batch alone needs no savepoint: if it fails, the whole transaction is rolled back.
+    let alone = jobs.len() == 1;
     for (i, job) in jobs.iter().enumerate() {
         let count = job.parts.len();
         let mut rows = Vec::new();
@@ -206,7 +208,9 @@ async fn run_group(
         for (p, part) in job.parts.iter().enumerate() {
             let begin = i == 0 && p == 0;
             let commit = i == last && p + 1 == count;
-            let script = Script::new(part, begin, p == 0, p + 1 == count, commit);
+            let savepoint = !alone && p == 0;
+            let release = !alone && p + 1 == count;
+            let script = Script::new(part, begin, savepoint, release, commit);
             let (lead, statements) = (script.lead, script.statements);
             match script.run(conn).await {
                 Ok(groups) => rows.extend(groups),
@@ -214,8 +218,8 @@ async fn run_group(
                     if begin && completed == 0 {
                         return Err(GroupFailed::NotBegun(error));
                     }
-                    if completed < lead || completed >= lead + statements {
-                        // The savepoint, its release or the commit failed: the group's fault.
+                    if alone || completed < lead || completed >= lead + statements {
+                        // The batch alone, or the savepoint, its release or the commit failed.
                         roll_back(conn, "ROLLBACK").await;
                         return Err(GroupFailed::RolledBack(error));
                     }
@@ -266,20 +270,20 @@ struct Script {
 }
 
 impl Script {
-    fn new(part: &Part<Sqlite>, begin: bool, first: bool, last: bool, commit: bool) -> Self {
+    fn new(part: &Part<Sqlite>, begin: bool, savepoint: bool, release: bool, commit: bool) -> Self {
         let mut sql = String::with_capacity(part.sql.len() + 64);
         let mut lead = 0;
         if begin {
             sql.push_str("BEGIN IMMEDIATE;\n");
             lead += 1;
         }
-        if first {
+        if savepoint {
             sql.push_str("SAVEPOINT batch;\n");
             lead += 1;
         }
         sql.push_str(&part.sql);
         let mut trail = 0;
-        if last {
+        if release {
             sql.push_str(";\nRELEASE batch");
             trail += 1;
         }
