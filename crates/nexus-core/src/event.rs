@@ -78,6 +78,16 @@ pub enum TurnEvent {
         /// Wall time of the call in milliseconds.
         duration_ms: u64,
     },
+    /// A model of the agent's chain failed before any of its answer was sent, and the next
+    /// one took over.
+    Failover {
+        /// The model that failed, as `provider/model`.
+        from: String,
+        /// The model now answering.
+        to: String,
+        /// Why, safe to show (never a secret).
+        reason: String,
+    },
     /// Token usage of one model call.
     Usage {
         /// The model, as `provider/model`.

@@ -29,7 +29,7 @@ pub use ids::{
     UserId,
 };
 pub use llm::{
-    ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock,
+    ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock, Failover,
     ImageSource, LlmError, LlmProvider, ModelInfo, StopReason, ToolSpec, Usage,
 };
 pub use message::{Attachment, ChannelKind, Direction, Message, Metadata, Role, ToolCall};

@@ -119,6 +119,11 @@ pub struct CompletionRequest {
     pub max_output_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: Option<f32>,
+    /// What the call belongs to (a session id), so that calls of one conversation keep using
+    /// the same API key of a provider with several (its prompt cache stays warm). Never sent to
+    /// the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<String>,
 }
 
 /// Token usage of one model call, as the provider reports it.
@@ -199,6 +204,27 @@ pub enum CompletionChunk {
         /// Why the model stopped.
         stop_reason: StopReason,
     },
+    /// A model chain gave up on one candidate before anything of its answer was sent and moved
+    /// to the next; the chunks after this one come from `to`.
+    Failover {
+        /// The candidate that failed, as `provider/model`.
+        from: String,
+        /// The candidate now answering, as `provider/model`.
+        to: String,
+        /// Why `from` was left (the error, as shown to people).
+        reason: String,
+    },
+}
+
+/// What a failed attempt means for the next candidate of a model chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failover {
+    /// Try the next candidate: the failure belongs to this provider, model or account.
+    Next,
+    /// Try the next candidate with a larger context window than this one's.
+    LargerContext,
+    /// Stop: the request itself is at fault, and every candidate would refuse it.
+    Stop,
 }
 
 /// A failed model call, classified once where it entered.
@@ -294,6 +320,12 @@ pub enum LlmError {
         /// What was asked for.
         what: String,
     },
+    /// Every model of a chain failed or was unavailable.
+    #[error("no model could answer: {attempts}")]
+    ChainExhausted {
+        /// Each candidate and why it was left, e.g. `openai/gpt-4o: rate limited; …`.
+        attempts: String,
+    },
 }
 
 impl LlmError {
@@ -318,7 +350,54 @@ impl LlmError {
             | LlmError::ModelNotFound { .. }
             | LlmError::Malformed { .. }
             | LlmError::InStream { .. }
-            | LlmError::Unsupported { .. } => false,
+            | LlmError::Unsupported { .. }
+            | LlmError::ChainExhausted { .. } => false,
+        }
+    }
+
+    /// What this failure, before any of the answer reached the caller, means for a model
+    /// chain. Decided by kind, never by message text.
+    pub fn failover(&self) -> Failover {
+        match self {
+            LlmError::NotConfigured { .. }
+            | LlmError::RateLimited { .. }
+            | LlmError::QuotaExceeded { .. }
+            | LlmError::Overloaded { .. }
+            | LlmError::Server { .. }
+            | LlmError::Timeout { .. }
+            | LlmError::Transport { .. }
+            | LlmError::Auth { .. }
+            | LlmError::ModelNotFound { .. }
+            | LlmError::Malformed { .. }
+            | LlmError::StreamInterrupted
+            | LlmError::InStream { .. }
+            | LlmError::Unsupported { .. }
+            | LlmError::ChainExhausted { .. } => Failover::Next,
+            LlmError::ContextLengthExceeded { .. } => Failover::LargerContext,
+            LlmError::BadRequest { .. } => Failover::Stop,
+        }
+    }
+
+    /// Whether this failure says something about the health of the provider, model or account
+    /// (and so counts toward opening its circuit breaker), rather than about the request.
+    pub fn counts_against_provider(&self) -> bool {
+        match self {
+            LlmError::RateLimited { .. }
+            | LlmError::QuotaExceeded { .. }
+            | LlmError::Overloaded { .. }
+            | LlmError::Server { .. }
+            | LlmError::Timeout { .. }
+            | LlmError::Transport { .. }
+            | LlmError::Auth { .. }
+            | LlmError::Malformed { .. }
+            | LlmError::StreamInterrupted
+            | LlmError::InStream { .. } => true,
+            LlmError::NotConfigured { .. }
+            | LlmError::ModelNotFound { .. }
+            | LlmError::BadRequest { .. }
+            | LlmError::ContextLengthExceeded { .. }
+            | LlmError::Unsupported { .. }
+            | LlmError::ChainExhausted { .. } => false,
         }
     }
 

@@ -60,6 +60,10 @@ pub struct FileConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+    /// `[[models]]`: models added to the built-in catalog or overriding its entries (context
+    /// window, tool support, prices), in the catalog's format.
+    #[serde(default)]
+    pub models: Vec<nexus_llm::CatalogEntry>,
 }
 
 /// `[server]`
@@ -233,6 +237,8 @@ pub struct Settings {
     pub use_leases: Option<bool>,
     /// Default model of new agents, when configured.
     pub default_model: Option<String>,
+    /// What is known of models: the built-in catalog with `[[models]]` applied.
+    pub catalog: nexus_llm::Catalog,
     /// Log filter.
     pub log_level: String,
     /// Whether logs are JSON.
@@ -441,6 +447,17 @@ fn resolve(
         ));
     }
 
+    let catalog = nexus_llm::Catalog::builtin()
+        .and_then(|c| c.with_entries(config.models))
+        .map_err(|e| {
+            ConfigError::new(
+                "models",
+                e.to_string(),
+                "Each [[models]] entry needs id = \"provider/model\"; prices are USD per million \
+                 tokens (input, output, cache_write, cache_read).",
+            )
+        })?;
+
     let log_format =
         env_or(env, "NEXUS_LOG_FORMAT", config.log.format).unwrap_or_else(|| "text".to_owned());
     let log_json = match log_format.as_str() {
@@ -480,6 +497,7 @@ fn resolve(
         )?),
         use_leases: rt.use_leases,
         default_model,
+        catalog,
         log_level: env_or(env, "NEXUS_LOG", config.log.level).unwrap_or_else(|| "info".to_owned()),
         log_json,
     })

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use nexus_core::{LlmError, LlmProvider};
-use nexus_llm::{ConfigError, ProviderRegistry};
+use nexus_core::{LlmProvider, Usage};
+use nexus_llm::{
+    BreakerPolicy, Breakers, Candidate, Catalog, ConfigError, ModelChain, ProviderRegistry,
+};
 use nexus_runtime::ModelResolver;
 
 /// The model of new agents when no provider is configured: chats with it fail with a message
@@ -22,27 +24,65 @@ pub struct Providers {
 }
 
 #[derive(Debug)]
-struct RegistryResolver(ProviderRegistry);
+struct RegistryResolver {
+    registry: ProviderRegistry,
+    catalog: Catalog,
+    /// Circuit breakers of every model, shared by all chains.
+    breakers: Arc<Breakers>,
+}
 
 impl ModelResolver for RegistryResolver {
-    fn resolve(&self, address: &str) -> Result<(Arc<dyn LlmProvider>, String), LlmError> {
-        self.0.resolve(address)
+    fn chain(&self, addresses: &[String]) -> Arc<dyn LlmProvider> {
+        let candidates = addresses
+            .iter()
+            .map(|address| {
+                let resolved = self.registry.resolve(address);
+                let model = match &resolved {
+                    Ok((_, model)) => model.clone(),
+                    Err(_) => address.clone(),
+                };
+                Candidate {
+                    address: address.clone(),
+                    provider: resolved.map(|(provider, _)| provider),
+                    model,
+                    context_window: self.catalog.get(address).and_then(|c| c.context_window),
+                }
+            })
+            .collect();
+        Arc::new(ModelChain::new(candidates, Arc::clone(&self.breakers)))
+    }
+
+    fn cost_micros(&self, address: &str, usage: &Usage) -> Option<i64> {
+        self.catalog.cost_micros(address, usage)
     }
 }
 
-/// Providers enabled by their environment variables (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, …).
-pub fn from_env(default_model: Option<String>) -> Result<Providers, ConfigError> {
-    Ok(from_registry(ProviderRegistry::from_env()?, default_model))
+/// Providers enabled by their environment variables (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, …),
+/// pricing usage with `catalog`.
+pub fn from_env(default_model: Option<String>, catalog: Catalog) -> Result<Providers, ConfigError> {
+    Ok(from_registry(
+        ProviderRegistry::from_env()?,
+        default_model,
+        catalog,
+    ))
 }
 
 /// Providers of an explicit registry (tests, embedding).
-pub fn from_registry(registry: ProviderRegistry, default_model: Option<String>) -> Providers {
+pub fn from_registry(
+    registry: ProviderRegistry,
+    default_model: Option<String>,
+    catalog: Catalog,
+) -> Providers {
     let configured = registry.names().into_iter().map(str::to_owned).collect();
     let default_model = default_model
         .or_else(|| registry.first_configured())
         .unwrap_or_else(|| FALLBACK_DEFAULT_MODEL.to_owned());
     Providers {
-        resolver: Arc::new(RegistryResolver(registry)),
+        resolver: Arc::new(RegistryResolver {
+            registry,
+            catalog,
+            breakers: Arc::new(Breakers::new(BreakerPolicy::default())),
+        }),
         default_model,
         configured,
     }

@@ -14,8 +14,11 @@
 //! The neutral types are re-exported, so users write `nexus_llm::CompletionRequest`.
 
 mod assemble;
+pub mod breaker;
+pub mod catalog;
 mod classify;
 pub mod error;
+pub mod failover;
 pub mod openai;
 pub mod registry;
 pub mod retry;
@@ -24,7 +27,10 @@ pub mod sse;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
+pub use breaker::{BreakerPolicy, Breakers};
+pub use catalog::{Catalog, CatalogEntry, CatalogError, ModelCard, ModelKind, Prices};
 pub use error::ConfigError;
+pub use failover::{Candidate, ModelChain};
 pub use nexus_core::llm::{
     ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock,
     ImageSource, LlmError, LlmProvider, ModelInfo, StopReason, ToolSpec, Usage,

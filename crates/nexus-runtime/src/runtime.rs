@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nexus_core::cache::TtlCache;
 use nexus_core::{
-    Agent, AgentId, Attachment, Direction, LlmError, LlmProvider, Message, MessageId, Metadata,
-    Role, Session, SessionId, TurnErrorKind, TurnEvent, TurnId,
+    Agent, AgentId, Attachment, Direction, LlmProvider, Message, MessageId, Metadata, Role,
+    Session, SessionId, TurnErrorKind, TurnEvent, TurnId, Usage,
 };
 use nexus_store::{
     DedupeKey, EnqueueOutcome, InboxItem, InboxStatus, NewInbound, Store, StoreError,
@@ -30,11 +30,20 @@ const HISTORY_SESSIONS: usize = 512;
 /// How long an agent read from storage is reused.
 const AGENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Finds the provider of a `provider/model` address.
+/// Finds the models an agent talks to.
 pub trait ModelResolver: Send + Sync + fmt::Debug {
-    /// The provider serving `address` and the model's name at that provider, or why there is
-    /// none (e.g. `LlmError::NotConfigured` naming the environment variable to set).
-    fn resolve(&self, address: &str) -> Result<(Arc<dyn LlmProvider>, String), LlmError>;
+    /// A provider for the model chain `addresses` (`provider/model`: the agent's model, then
+    /// its fallbacks). It fails over between them before the answer's first chunk, announcing
+    /// a switch with `CompletionChunk::Failover`; a model that cannot be used (its provider not
+    /// configured) fails its turn in the chain with an error naming what to set.
+    fn chain(&self, addresses: &[String]) -> Arc<dyn LlmProvider>;
+
+    /// The cost of `usage` on the model at `address` in micro-dollars, when its prices are
+    /// known.
+    fn cost_micros(&self, address: &str, usage: &Usage) -> Option<i64> {
+        let _ = (address, usage);
+        None
+    }
 }
 
 /// An inbound message for a session.

@@ -168,22 +168,17 @@ pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, S
         },
     );
 
-    let (provider, model) = match rt.models.resolve(&agent.model) {
-        Ok(resolved) => resolved,
-        Err(err) => {
-            let failure = Failure::from_llm(&err);
-            fail(rt, item, failure.kind, &failure.message).await?;
-            rt.history.append(session.id, [current]);
-            return Ok(TurnEnd::Finished);
-        }
-    };
+    let chain: Vec<String> = std::iter::once(agent.model.clone())
+        .chain(agent.fallback_models.iter().cloned())
+        .collect();
+    let provider = rt.models.chain(&chain);
 
     let mut state = LoopState {
         rt,
         session: &session,
         agent: &agent,
         provider,
-        model,
+        serving: agent.model.clone(),
         item,
         started,
         first_token: None,
@@ -264,8 +259,10 @@ struct LoopState<'a> {
     rt: &'a Shared,
     session: &'a Session,
     agent: &'a Agent,
+    /// The agent's model chain.
     provider: Arc<dyn LlmProvider>,
-    model: String,
+    /// The model of the chain that answers (the agent's model until a failover).
+    serving: String,
     item: &'a InboxItem,
     started: Instant,
     first_token: Option<Instant>,
@@ -291,13 +288,14 @@ impl LoopState<'_> {
         let max_steps = self.agent.max_steps.max(1);
         for _step in 0..max_steps {
             let request = CompletionRequest {
-                model: self.model.clone(),
+                model: self.agent.model.clone(),
                 system: (!self.agent.system_prompt.is_empty())
                     .then(|| self.agent.system_prompt.clone()),
                 messages: conversation.clone(),
                 tools: tools.clone(),
                 max_output_tokens: self.agent.max_output_tokens,
                 temperature: self.agent.temperature,
+                affinity: Some(self.session.id.to_string()),
             };
             let (text, calls) = self.call_model(request).await?;
             if calls.is_empty() {
@@ -371,6 +369,12 @@ impl LoopState<'_> {
                     saw_usage = true;
                 }
                 Ok(CompletionChunk::Done { .. }) => break,
+                Ok(CompletionChunk::Failover { from, to, reason }) => {
+                    self.serving.clone_from(&to);
+                    self.rt
+                        .hub
+                        .publish(self.item.turn_id, TurnEvent::Failover { from, to, reason });
+                }
                 Ok(_) => {}
                 Err(err) => {
                     self.record_usage(usage, saw_usage);
@@ -398,7 +402,7 @@ impl LoopState<'_> {
         self.rt.hub.publish(
             self.item.turn_id,
             TurnEvent::Usage {
-                model: self.agent.model.clone(),
+                model: self.serving.clone(),
                 usage,
             },
         );
@@ -408,9 +412,9 @@ impl LoopState<'_> {
             session_id: self.session.id,
             user_id: self.session.user_id,
             agent_id: self.agent.id,
-            model: self.agent.model.clone(),
+            model: self.serving.clone(),
             usage,
-            cost_micros: None,
+            cost_micros: self.rt.models.cost_micros(&self.serving, &usage),
             created_at: Utc::now(),
         });
     }

@@ -105,6 +105,12 @@ async fn turn(
             Event::ToolCallStarted(t) if !args.json => {
                 eprintln!("[tool {} {}]", t.name, t.arguments_json);
             }
+            Event::Failover(f) if !args.json => {
+                eprintln!(
+                    "[{} failed ({}); answering with {}]",
+                    f.from, f.reason, f.to
+                );
+            }
             Event::Done(d) => {
                 outcome.session_id = Some(d.session_id);
                 outcome.ok = true;
@@ -144,5 +150,8 @@ fn event_json(event: &Event) -> serde_json::Value {
             json!({"type": "done", "turn_id": d.turn_id, "session_id": d.session_id, "message_id": d.message_id})
         }
         Event::Error(e) => json!({"type": "error", "kind": e.kind, "message": e.message}),
+        Event::Failover(f) => {
+            json!({"type": "failover", "from": f.from, "to": f.to, "reason": f.reason})
+        }
     }
 }

@@ -157,7 +157,8 @@ fn check_master_key(report: &mut Report, settings: &Settings) {
 }
 
 fn check_providers(report: &mut Report, settings: &Settings) {
-    match nexus_gateway::models::from_env(settings.default_model.clone()) {
+    match nexus_gateway::models::from_env(settings.default_model.clone(), settings.catalog.clone())
+    {
         Ok(p) if p.configured.is_empty() => report.fail(
             "providers",
             "no model provider configured",

@@ -131,6 +131,9 @@ pub(crate) fn event(e: TurnEvent) -> Option<pb::ChatEvent> {
             cache_read_tokens: usage.cache_read_tokens,
             cache_write_tokens: usage.cache_write_tokens,
         }),
+        TurnEvent::Failover { from, to, reason } => {
+            Event::Failover(pb::Failover { from, to, reason })
+        }
         TurnEvent::Error { kind, message } => Event::Error(pb::Error {
             kind: kind.as_str().to_owned(),
             message,

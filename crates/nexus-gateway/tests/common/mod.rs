@@ -60,7 +60,7 @@ impl TestServer {
 
     pub async fn start_with(fake: FakeOpenAi, registry: ProviderRegistry) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let providers = models::from_registry(registry, None);
+        let providers = models::from_registry(registry, None, nexus_llm::Catalog::default());
         let server = start(
             settings(dir.path()),
             ServerOptions {

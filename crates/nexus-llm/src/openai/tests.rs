@@ -146,6 +146,7 @@ fn full_request() -> CompletionRequest {
         }],
         max_output_tokens: Some(300),
         temperature: Some(0.5),
+        affinity: Some("session-1".into()),
     }
 }
 

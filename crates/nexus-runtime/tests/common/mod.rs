@@ -20,11 +20,11 @@ use nexus_store::{DedupeKey, OpenOptions, Store};
 use nexus_testkit::openai::FakeOpenAi;
 use serde_json::{Value, json};
 
-/// Resolves `openai/*` to the provider under test and nothing else.
+/// Resolves `openai/*` to the provider under test and nothing else, in a real model chain.
 #[derive(Debug)]
 pub struct OneProvider(pub Arc<dyn LlmProvider>);
 
-impl ModelResolver for OneProvider {
+impl OneProvider {
     fn resolve(&self, address: &str) -> Result<(Arc<dyn LlmProvider>, String), LlmError> {
         match address.split_once('/') {
             Some(("openai", model)) => Ok((Arc::clone(&self.0), model.to_owned())),
@@ -36,6 +36,30 @@ impl ModelResolver for OneProvider {
                 message: format!("bad model address {address}"),
             }),
         }
+    }
+}
+
+impl ModelResolver for OneProvider {
+    fn chain(&self, addresses: &[String]) -> Arc<dyn LlmProvider> {
+        let candidates = addresses
+            .iter()
+            .map(|address| {
+                let resolved = self.resolve(address);
+                nexus_llm::Candidate {
+                    address: address.clone(),
+                    model: resolved
+                        .as_ref()
+                        .map(|(_, m)| m.clone())
+                        .unwrap_or_default(),
+                    provider: resolved.map(|(p, _)| p),
+                    context_window: None,
+                }
+            })
+            .collect();
+        Arc::new(nexus_llm::ModelChain::new(
+            candidates,
+            Arc::new(nexus_llm::Breakers::default()),
+        ))
     }
 }
 
