@@ -33,6 +33,8 @@ pub(crate) enum Command {
     /// Store your own model provider keys (sealed at rest; never shown again).
     #[command(subcommand)]
     ProviderKey(ProviderKeyCommand),
+    /// Tokens and cost, per model, agent, user or day.
+    Usage(UsageArgs),
     /// Apply database migrations and exit.
     Migrate(ServerConfigArgs),
     /// Check configuration, database, master key and providers; say what to fix.
@@ -190,6 +192,28 @@ pub(crate) enum SessionCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UsageArgs {
+    /// Only this agent (name or id).
+    #[arg(long)]
+    pub(crate) agent: Option<String>,
+    /// Only usage since then: a duration back from now (`30m`, `24h`, `7d`), a date
+    /// (`2026-11-01`, UTC) or an RFC 3339 time.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Group by model, agent, user or day.
+    #[arg(long, default_value = "model", value_parser = ["model", "agent", "user", "day"])]
+    pub(crate) by: String,
+    /// Only this user (name or id; admins only).
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -38,6 +38,7 @@ fn main() -> std::process::ExitCode {
             Command::User(a) => commands::admin::user(a).await,
             Command::Key(a) => commands::admin::key(a).await,
             Command::ProviderKey(a) => commands::admin::provider_key(a).await,
+            Command::Usage(a) => commands::usage::run(a).await,
             Command::Migrate(a) => commands::migrate::run(a).await,
             Command::Doctor(a) => commands::doctor::run(a).await,
         }

@@ -301,3 +301,58 @@ async fn cli_errors_say_what_is_wrong() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn usage_shows_the_tokens_and_cost_of_chats() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+    };
+    let server = serve(dir.path(), &ports, &fake).await;
+    // 1000 prompt tokens of which 400 cached, 200 completion tokens.
+    fake.push(Reply::text("priced answer").usage(1000, 200, 400));
+    let (ok, _, err) = cli(dir.path(), &server.grpc, &["chat", "-m", "hello"]).await;
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = cli(dir.path(), &server.grpc, &["usage", "--json"]).await;
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = &report["rows"][0];
+    assert_eq!(row["key"], "openai/gpt-4o-mini");
+    assert_eq!(row["calls"], 1);
+    assert_eq!(row["input_tokens"], 1000);
+    assert_eq!(row["output_tokens"], 200);
+    assert_eq!(row["cache_read_tokens"], 400);
+    // The built-in catalog's gpt-4o-mini prices: 600 × $0.15 + 400 × $0.075 + 200 × $0.60
+    // per million = 90 + 30 + 120 micro-dollars.
+    assert_eq!(row["cost_micros"], 240);
+    assert_eq!(report["total"]["turns"], 1);
+
+    let (ok, out, err) = cli(
+        dir.path(),
+        &server.grpc,
+        &["usage", "--by", "day", "--since", "1h"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("TOTAL") && out.contains("0.0002"), "{out}");
+    let (ok, out, _) = cli(
+        dir.path(),
+        &server.grpc,
+        &[
+            "usage",
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--agent",
+            "nobody",
+        ],
+    )
+    .await;
+    assert!(!ok, "{out}");
+    let (ok, _, err) = cli(dir.path(), &server.grpc, &["usage", "--since", "soon"]).await;
+    assert!(!ok);
+    assert!(err.contains("--since"), "{err}");
+    server.stop().await;
+}

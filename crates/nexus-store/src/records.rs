@@ -230,6 +230,39 @@ pub struct UsageFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// How a usage summary is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UsageGrouping {
+    /// By `provider/model`.
+    Model,
+    /// By agent.
+    Agent,
+    /// By user.
+    User,
+    /// By UTC day (`YYYY-MM-DD`).
+    Day,
+}
+
+/// Usage added up over one group of a summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageTotal {
+    /// What the group is: the model, the agent's or user's id, or the day.
+    pub key: String,
+    /// How people know it: the model, the agent's or user's name (empty when deleted), the
+    /// day.
+    pub label: String,
+    /// Model calls.
+    pub calls: u64,
+    /// Turns those calls belonged to.
+    pub turns: u64,
+    /// Tokens.
+    pub usage: Usage,
+    /// Cost in millionths of a US dollar, of the calls whose price was known.
+    pub cost_micros: i64,
+    /// Calls without a known price (not in `cost_micros`).
+    pub unpriced_calls: u64,
+}
+
 /// A user's provider API key, stored sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderCredential {

@@ -21,7 +21,8 @@ use nexus_core::{
 use crate::error::StoreResult;
 use crate::records::{
     Backend, CommitOutcome, Delivery, DeliveryStatus, EnqueueOutcome, InboxItem, MigrationStatus,
-    NewInbound, ProviderCredential, SessionFilter, TurnCommit, UsageFilter, UsageRecord,
+    NewInbound, ProviderCredential, SessionFilter, TurnCommit, UsageFilter, UsageGrouping,
+    UsageRecord, UsageTotal,
 };
 
 /// Users and their wrapped data keys.
@@ -159,6 +160,13 @@ pub trait OutboxStore: Send + Sync {
 pub trait UsageStore: Send + Sync {
     /// Usage records matching `filter`, oldest first.
     async fn list_usage(&self, filter: &UsageFilter) -> StoreResult<Vec<UsageRecord>>;
+
+    /// Usage matching `filter`, added up per group, ordered by key.
+    async fn usage_summary(
+        &self,
+        filter: &UsageFilter,
+        by: UsageGrouping,
+    ) -> StoreResult<Vec<UsageTotal>>;
 }
 
 /// Channel credentials and users' provider keys, both stored sealed.

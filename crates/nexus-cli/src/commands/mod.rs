@@ -5,3 +5,4 @@ pub(crate) mod chat;
 pub(crate) mod doctor;
 pub(crate) mod migrate;
 pub(crate) mod serve;
+pub(crate) mod usage;

@@ -7,6 +7,7 @@ mod chat;
 pub(crate) mod convert;
 mod provider_keys;
 mod resolve;
+mod usage;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -248,6 +249,16 @@ impl Gateway for GatewayService {
         Ok(Response::new(
             self.delete_provider_key_for(principal, request.into_inner())
                 .await?,
+        ))
+    }
+
+    async fn get_usage(
+        &self,
+        request: Request<pb::GetUsageRequest>,
+    ) -> Result<Response<pb::GetUsageResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.usage(&principal, request.into_inner()).await?,
         ))
     }
 

@@ -109,6 +109,10 @@ impl SqlDb for Postgres {
     fn time(at: DateTime<Utc>) -> DateTime<Utc> {
         at
     }
+    /// `to_char` is not in CockroachDB; a cast to DATE and then TEXT is in both.
+    fn utc_day(column: &str) -> String {
+        format!("CAST(CAST(({column} AT TIME ZONE 'UTC') AS DATE) AS TEXT)")
+    }
     fn opt_time(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
         at
     }

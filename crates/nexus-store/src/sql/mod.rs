@@ -79,6 +79,8 @@ pub(crate) trait SqlDb:
     const BATCH_MODE: BatchMode;
 
     fn time(at: DateTime<Utc>) -> Self::Time;
+    /// SQL giving the UTC day (`YYYY-MM-DD`, as text) of the timestamp column `column`.
+    fn utc_day(column: &str) -> String;
     fn opt_time(at: Option<DateTime<Utc>>) -> Self::OptTime;
 }
 

@@ -21,7 +21,7 @@ use crate::codec::{
 use crate::error::{StoreError, StoreResult};
 use crate::records::{
     CommitOutcome, Delivery, DeliveryStatus, EnqueueOutcome, InboxItem, NewInbound, TurnCommit,
-    UsageFilter, UsageRecord,
+    UsageFilter, UsageGrouping, UsageRecord, UsageTotal,
 };
 use crate::retry::{retry_statement, with_retry};
 use crate::traits::{InboxStore, LeaseStore, OutboxStore, UsageStore};
@@ -529,27 +529,108 @@ impl<S: SqlStore> OutboxStore for S {
     }
 }
 
+/// Appends the conditions of `filter` on the `usage` table aliased `u` (after a `WHERE 1 = 1`).
+fn push_usage_filter<D: SqlDb>(q: &mut QueryBuilder<D>, filter: &UsageFilter) {
+    if let Some(user) = filter.user_id {
+        q.push(" AND u.user_id = ").push_arg(user.as_uuid());
+    }
+    if let Some(agent) = filter.agent_id {
+        q.push(" AND u.agent_id = ").push_arg(agent.as_uuid());
+    }
+    if let Some(session) = filter.session_id {
+        q.push(" AND u.session_id = ").push_arg(session.as_uuid());
+    }
+    if let Some(since) = filter.since {
+        q.push(" AND u.created_at >= ").push_arg(D::time(since));
+    }
+}
+
+/// A token or call count summed by the database, which must not be negative.
+fn count(what: &'static str, value: i64) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt {
+        what,
+        detail: format!("{value} is negative"),
+    })
+}
+
 #[async_trait]
 impl<S: SqlStore> UsageStore for S {
+    async fn usage_summary(
+        &self,
+        filter: &UsageFilter,
+        by: UsageGrouping,
+    ) -> StoreResult<Vec<UsageTotal>> {
+        // (key, label, joins) per grouping; ids are shown as text.
+        let (key, label, join) = match by {
+            UsageGrouping::Model => ("u.model".to_owned(), "u.model".to_owned(), ""),
+            UsageGrouping::Agent => (
+                "u.agent_id".to_owned(),
+                "MAX(a.name)".to_owned(),
+                " LEFT JOIN agents AS a ON a.id = u.agent_id",
+            ),
+            UsageGrouping::User => (
+                "u.user_id".to_owned(),
+                "MAX(p.name)".to_owned(),
+                " LEFT JOIN users AS p ON p.id = u.user_id",
+            ),
+            UsageGrouping::Day => {
+                let day = S::Db::utc_day("u.created_at");
+                (day.clone(), format!("MAX({day})"), "")
+            }
+        };
+        // SUM of integers is NUMERIC on PostgreSQL and DECIMAL on CockroachDB: cast back.
+        let mut q = QueryBuilder::<S::Db>::new(format!(
+            "SELECT {key} AS grp, {label} AS label, CAST(COUNT(*) AS BIGINT) AS calls, \
+             CAST(COUNT(DISTINCT u.turn_id) AS BIGINT) AS turns, \
+             CAST(SUM(u.input_tokens) AS BIGINT) AS input_tokens, \
+             CAST(SUM(u.output_tokens) AS BIGINT) AS output_tokens, \
+             CAST(SUM(u.cache_read_tokens) AS BIGINT) AS cache_read_tokens, \
+             CAST(SUM(u.cache_write_tokens) AS BIGINT) AS cache_write_tokens, \
+             CAST(COALESCE(SUM(u.cost_micros), 0) AS BIGINT) AS cost_micros, \
+             CAST(SUM(CASE WHEN u.cost_micros IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS unpriced \
+             FROM usage AS u{join} WHERE 1 = 1"
+        ));
+        push_usage_filter(&mut q, filter);
+        q.push(format!(" GROUP BY {key} ORDER BY {key}"));
+        let rows = q.build().fetch_all(self.db()).await.map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let key = match by {
+                    UsageGrouping::Agent | UsageGrouping::User => r.uuid("grp")?.to_string(),
+                    UsageGrouping::Model | UsageGrouping::Day => r.text("grp")?,
+                };
+                Ok(UsageTotal {
+                    key,
+                    label: r.opt_text("label")?.unwrap_or_default(),
+                    calls: count("usage calls", r.int("calls")?)?,
+                    turns: count("usage turns", r.int("turns")?)?,
+                    usage: nexus_core::Usage {
+                        input_tokens: count("usage input_tokens", r.int("input_tokens")?)?,
+                        output_tokens: count("usage output_tokens", r.int("output_tokens")?)?,
+                        cache_read_tokens: count(
+                            "usage cache_read_tokens",
+                            r.int("cache_read_tokens")?,
+                        )?,
+                        cache_write_tokens: count(
+                            "usage cache_write_tokens",
+                            r.int("cache_write_tokens")?,
+                        )?,
+                    },
+                    cost_micros: r.int("cost_micros")?,
+                    unpriced_calls: count("usage unpriced calls", r.int("unpriced")?)?,
+                })
+            })
+            .collect()
+    }
+
     async fn list_usage(&self, filter: &UsageFilter) -> StoreResult<Vec<UsageRecord>> {
         let mut q = QueryBuilder::<S::Db>::new(concat!(
             "SELECT ",
             usage_cols!(),
-            " FROM usage WHERE 1 = 1"
+            " FROM usage AS u WHERE 1 = 1"
         ));
-        if let Some(user) = filter.user_id {
-            q.push(" AND user_id = ").push_arg(user.as_uuid());
-        }
-        if let Some(agent) = filter.agent_id {
-            q.push(" AND agent_id = ").push_arg(agent.as_uuid());
-        }
-        if let Some(session) = filter.session_id {
-            q.push(" AND session_id = ").push_arg(session.as_uuid());
-        }
-        if let Some(since) = filter.since {
-            q.push(" AND created_at >= ").push_arg(S::Db::time(since));
-        }
-        q.push(" ORDER BY created_at, id");
+        push_usage_filter(&mut q, filter);
+        q.push(" ORDER BY u.created_at, u.id");
         q.build()
             .fetch_all(self.db())
             .await

@@ -211,6 +211,9 @@ impl SqlDb for Sqlite {
     fn time(at: DateTime<Utc>) -> i64 {
         at.timestamp_micros()
     }
+    fn utc_day(column: &str) -> String {
+        format!("strftime('%Y-%m-%d', {column} / 1000000, 'unixepoch')")
+    }
     fn opt_time(at: Option<DateTime<Utc>>) -> Option<i64> {
         at.map(Self::time)
     }

@@ -80,6 +80,7 @@ macro_rules! store_conformance_tests {
             pending_deliveries_are_per_channel_oldest_first,
             update_delivery_keeps_platform_id_and_counts_attempts,
             usage_is_filtered_by_user_agent_session_and_time,
+            usage_is_summed_per_model_agent_user_and_day,
             lease_is_exclusive_until_expiry,
             lease_is_renewed_by_its_holder_and_freed_by_release,
             concurrent_lease_acquisitions_have_one_winner,

@@ -11,7 +11,7 @@ use super::{Harness, World, inbound, new_session, now, reply, world};
 use crate::StoreError;
 use crate::records::{
     CommitOutcome, DeliveryStatus, EnqueueOutcome, InboxItem, InboxStatus, NewDelivery, TurnCommit,
-    UsageFilter, UsageRecord,
+    UsageFilter, UsageGrouping, UsageRecord,
 };
 use crate::{Backend, Store};
 
@@ -542,6 +542,101 @@ pub async fn usage_is_filtered_by_user_agent_session_and_time(h: &Harness) {
     assert_eq!(
         s.list_usage(&by_session).await.unwrap(),
         vec![commit.usage[1].clone()]
+    );
+}
+
+/// Summaries add up tokens, calls, turns and cost per model, agent, user and UTC day; calls
+/// without a price are counted apart.
+pub async fn usage_is_summed_per_model_agent_user_and_day(h: &Harness) {
+    let s = &h.store;
+    let w = world(s.as_ref()).await;
+    let other = world(s.as_ref()).await;
+    let first = enqueue(s.as_ref(), &w, "q").await;
+    let mut commit = commit_for(&w, &first, "a");
+    let mut unpriced = usage(&w, first.turn_id, "anthropic/claude-x", 50);
+    unpriced.cost_micros = None;
+    unpriced.created_at = now() - chrono::Duration::days(2);
+    commit.usage.push(unpriced.clone());
+    s.complete_turn(&commit).await.unwrap();
+    let second = enqueue(s.as_ref(), &w, "q").await;
+    s.complete_turn(&commit_for(&w, &second, "b"))
+        .await
+        .unwrap();
+    let theirs = enqueue(s.as_ref(), &other, "q").await;
+    s.complete_turn(&commit_for(&other, &theirs, "c"))
+        .await
+        .unwrap();
+
+    let all = UsageFilter::default();
+    let by_model = s.usage_summary(&all, UsageGrouping::Model).await.unwrap();
+    let keys: Vec<&str> = by_model.iter().map(|t| t.key.as_str()).collect();
+    assert_eq!(keys, ["anthropic/claude-x", "openai/gpt-4o-mini"]);
+    let claude = &by_model[0];
+    assert_eq!(
+        (claude.calls, claude.turns, claude.unpriced_calls),
+        (1, 1, 1)
+    );
+    assert_eq!(claude.cost_micros, 0);
+    assert_eq!(claude.usage.input_tokens, 50);
+    let gpt = &by_model[1];
+    assert_eq!((gpt.calls, gpt.turns, gpt.unpriced_calls), (3, 3, 0));
+    assert_eq!(gpt.cost_micros, 3 * 1_234);
+    assert_eq!(gpt.usage.input_tokens, 300);
+    assert_eq!(gpt.usage.output_tokens, 60);
+    assert_eq!(gpt.usage.cache_read_tokens, 15);
+    assert_eq!(gpt.usage.cache_write_tokens, 21);
+    assert_eq!(gpt.label, "openai/gpt-4o-mini");
+
+    let by_user = s.usage_summary(&all, UsageGrouping::User).await.unwrap();
+    assert_eq!(by_user.len(), 2);
+    let mine = by_user
+        .iter()
+        .find(|t| t.key == w.user.id.to_string())
+        .unwrap();
+    assert_eq!((mine.calls, mine.turns), (3, 2));
+    assert_eq!(mine.label, w.user.name);
+
+    let by_agent = s
+        .usage_summary(
+            &UsageFilter {
+                user_id: Some(w.user.id),
+                ..UsageFilter::default()
+            },
+            UsageGrouping::Agent,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_agent.len(), 1);
+    assert_eq!(by_agent[0].key, w.agent.id.to_string());
+    assert_eq!(by_agent[0].label, w.agent.name);
+
+    let by_day = s.usage_summary(&all, UsageGrouping::Day).await.unwrap();
+    let days: Vec<&str> = by_day.iter().map(|t| t.key.as_str()).collect();
+    let today = now().format("%Y-%m-%d").to_string();
+    let before = unpriced.created_at.format("%Y-%m-%d").to_string();
+    assert_eq!(days, [before.as_str(), today.as_str()]);
+    assert_eq!(by_day[1].calls, 3);
+
+    let recent = UsageFilter {
+        since: Some(now() - chrono::Duration::days(1)),
+        ..UsageFilter::default()
+    };
+    let recent = s
+        .usage_summary(&recent, UsageGrouping::Model)
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1);
+    assert!(
+        s.usage_summary(
+            &UsageFilter {
+                session_id: Some(SessionId::new()),
+                ..UsageFilter::default()
+            },
+            UsageGrouping::Day
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
 }
 
