@@ -204,6 +204,12 @@ pub enum CompletionChunk {
         /// Why the model stopped.
         stop_reason: StopReason,
     },
+    /// What the provider charged for the call, in millionths of a US dollar, when it says so
+    /// (OpenRouter); preferred over a price list.
+    Cost {
+        /// The charge.
+        micros: i64,
+    },
     /// A model chain gave up on one candidate before anything of its answer was sent and moved
     /// to the next; the chunks after this one come from `to`.
     Failover {

@@ -64,6 +64,50 @@ pub struct FileConfig {
     /// window, tool support, prices), in the catalog's format.
     #[serde(default)]
     pub models: Vec<nexus_llm::CatalogEntry>,
+    /// `[providers.NAME]`: OpenAI-compatible servers (Ollama, vLLM, llama.cpp, LiteLLM, LM
+    /// Studio…), addressed as `NAME/model`.
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, ProviderSection>,
+}
+
+/// `[providers.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    /// `openai-compatible`.
+    pub kind: String,
+    /// The API base, including its version segment, e.g. `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    /// The environment variable holding the server's API key; none for a keyless server.
+    pub api_key_env: Option<String>,
+    /// The models it serves, the first being its default.
+    #[serde(default)]
+    pub models: Vec<ProviderModel>,
+}
+
+/// `[[providers.NAME.models]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderModel {
+    /// The model's name at the server (`llama3.2`).
+    pub name: String,
+    /// Whether it can call tools. Default true; false gives it no tools (chat only).
+    pub tools: Option<bool>,
+    /// Its context window in tokens.
+    pub context_window: Option<u32>,
+}
+
+/// An OpenAI-compatible server of the configuration, checked.
+#[derive(Debug, Clone)]
+pub struct CompatibleProvider {
+    /// Its name, the prefix of its model addresses.
+    pub name: String,
+    /// The API base.
+    pub base_url: String,
+    /// The variable holding its key, when it wants one (set: checked at start).
+    pub api_key_env: Option<String>,
+    /// Its models.
+    pub models: Vec<ProviderModel>,
 }
 
 /// `[server]`
@@ -237,8 +281,11 @@ pub struct Settings {
     pub use_leases: Option<bool>,
     /// Default model of new agents, when configured.
     pub default_model: Option<String>,
-    /// What is known of models: the built-in catalog with `[[models]]` applied.
+    /// What is known of models: the built-in catalog with `[[models]]` and the models of
+    /// `[providers.*]` applied.
     pub catalog: nexus_llm::Catalog,
+    /// OpenAI-compatible servers.
+    pub compatible_providers: Vec<CompatibleProvider>,
     /// Log filter.
     pub log_level: String,
     /// Whether logs are JSON.
@@ -292,6 +339,77 @@ pub fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
             "See docs/configuration.md for the accepted keys and values.",
         )
     })
+}
+
+/// Names the built-in providers answer to.
+const BUILTIN_PROVIDERS: &[&str] = &["openai", "anthropic", "gemini", "google", "openrouter"];
+
+/// Checks `[providers.*]`.
+fn compatible_providers(
+    sections: std::collections::BTreeMap<String, ProviderSection>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<CompatibleProvider>, ConfigError> {
+    let mut out = Vec::with_capacity(sections.len());
+    for (name, section) in sections {
+        let key = |field: &str| format!("providers.{name}.{field}");
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid_name {
+            return Err(ConfigError::new(
+                &format!("providers.{name}"),
+                "a provider name may only have a-z, 0-9, - and _",
+                "Rename the section, e.g. [providers.ollama].",
+            ));
+        }
+        if BUILTIN_PROVIDERS.contains(&name.as_str()) {
+            return Err(ConfigError::new(
+                &format!("providers.{name}"),
+                format!("`{name}` is a built-in provider"),
+                "Configure it with its environment variables, or give this server another name.",
+            ));
+        }
+        if section.kind != "openai-compatible" {
+            return Err(ConfigError::new(
+                &key("kind"),
+                format!("unknown kind `{}`", section.kind),
+                "Use kind = \"openai-compatible\".",
+            ));
+        }
+        nexus_llm::OpenAiConfig::compatible(&name, &section.base_url, None).map_err(|e| {
+            ConfigError::new(
+                &key("base_url"),
+                e.to_string(),
+                "Give the API base with its version, e.g. http://127.0.0.1:11434/v1.",
+            )
+        })?;
+        if let Some(var) = &section.api_key_env
+            && env(var).is_none_or(|v| v.trim().is_empty())
+        {
+            return Err(ConfigError::new(
+                &key("api_key_env"),
+                format!("the variable `{var}` is not set"),
+                format!(
+                    "Set {var} to the server's API key, or remove api_key_env for a keyless server."
+                ),
+            ));
+        }
+        if let Some(m) = section.models.iter().find(|m| m.name.trim().is_empty()) {
+            return Err(ConfigError::new(
+                &key("models"),
+                format!("a model has an empty name ({m:?})"),
+                "Name each model as the server does, e.g. name = \"llama3.2\".",
+            ));
+        }
+        out.push(CompatibleProvider {
+            name,
+            base_url: section.base_url,
+            api_key_env: section.api_key_env,
+            models: section.models,
+        });
+    }
+    Ok(out)
 }
 
 fn env_or(env: &dyn Fn(&str) -> Option<String>, var: &str, file: Option<String>) -> Option<String> {
@@ -447,7 +565,18 @@ fn resolve(
         ));
     }
 
+    let compatible_providers = compatible_providers(config.providers, env)?;
+    // The servers' own models first, so that `[[models]]` may still correct them.
+    let server_models = compatible_providers.iter().flat_map(|p| {
+        p.models.iter().map(|m| nexus_llm::CatalogEntry {
+            id: format!("{}/{}", p.name, m.name),
+            context_window: m.context_window,
+            tools: m.tools.unwrap_or(true),
+            ..nexus_llm::CatalogEntry::default()
+        })
+    });
     let catalog = nexus_llm::Catalog::builtin()
+        .and_then(|c| c.with_entries(server_models.collect::<Vec<_>>()))
         .and_then(|c| c.with_entries(config.models))
         .map_err(|e| {
             ConfigError::new(
@@ -498,6 +627,7 @@ fn resolve(
         use_leases: rt.use_leases,
         default_model,
         catalog,
+        compatible_providers,
         log_level: env_or(env, "NEXUS_LOG", config.log.level).unwrap_or_else(|| "info".to_owned()),
         log_json,
     })
@@ -541,6 +671,58 @@ mod tests {
         let s = resolve(file, &flags, &env).unwrap();
         assert_eq!(s.grpc_addr.port(), 2);
         assert_eq!(s.data_dir, PathBuf::from("/from/flag"));
+    }
+
+    #[test]
+    fn compatible_servers_are_read_and_their_models_join_the_catalog() {
+        let file = parse_file(
+            "[providers.ollama]\nkind = \"openai-compatible\"\n\
+             base_url = \"http://127.0.0.1:11434/v1\"\n\
+             [[providers.ollama.models]]\nname = \"llama3.2\"\ncontext_window = 131072\n\
+             [[providers.ollama.models]]\nname = \"tinyllama\"\ntools = false\n\
+             [[models]]\nid = \"ollama/tinyllama\"\ncontext_window = 2048\n",
+        )
+        .unwrap();
+        let s = resolve(file, &Overrides::default(), &no_env).unwrap();
+        assert_eq!(s.compatible_providers.len(), 1);
+        assert_eq!(s.compatible_providers[0].name, "ollama");
+        let llama = s.catalog.get("ollama/llama3.2").unwrap();
+        assert_eq!(llama.context_window, Some(131_072));
+        assert!(llama.tools);
+        // [[models]] wins over the server's own list.
+        let tiny = s.catalog.get("ollama/tinyllama").unwrap();
+        assert_eq!(tiny.context_window, Some(2048));
+    }
+
+    #[test]
+    fn bad_compatible_servers_fail_naming_the_key() {
+        for (toml, key) in [
+            (
+                "[providers.x]\nkind = \"grpc\"\nbase_url = \"http://h/v1\"",
+                "providers.x.kind",
+            ),
+            (
+                "[providers.x]\nkind = \"openai-compatible\"\nbase_url = \"nope\"",
+                "providers.x.base_url",
+            ),
+            (
+                "[providers.openai]\nkind = \"openai-compatible\"\nbase_url = \"http://h/v1\"",
+                "providers.openai",
+            ),
+            (
+                "[providers.x]\nkind = \"openai-compatible\"\nbase_url = \"http://h/v1\"\n\
+                 api_key_env = \"NOT_SET_ANYWHERE\"",
+                "providers.x.api_key_env",
+            ),
+            (
+                "[providers.Bad]\nkind = \"openai-compatible\"\nbase_url = \"http://h/v1\"",
+                "providers.Bad",
+            ),
+        ] {
+            let file = parse_file(toml).unwrap();
+            let err = resolve(file, &Overrides::default(), &no_env).unwrap_err();
+            assert_eq!(err.key, key, "{toml}: {err}");
+        }
     }
 
     #[test]

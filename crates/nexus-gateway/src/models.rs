@@ -2,10 +2,13 @@
 
 use std::sync::Arc;
 
-use nexus_core::{LlmProvider, Usage};
+use nexus_core::{LlmProvider, ModelInfo, Usage};
 use nexus_llm::{
-    BreakerPolicy, Breakers, Candidate, Catalog, ConfigError, ModelChain, ProviderRegistry,
+    BreakerPolicy, Breakers, Candidate, Catalog, ConfigError, ModelChain, OpenAiConfig,
+    OpenAiProvider, ProviderRegistry, RetryPolicy, Retrying,
 };
+
+use crate::config::CompatibleProvider;
 use nexus_runtime::ModelResolver;
 
 /// The model of new agents when no provider is configured: chats with it fail with a message
@@ -57,14 +60,33 @@ impl ModelResolver for RegistryResolver {
     }
 }
 
-/// Providers enabled by their environment variables (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, …),
-/// pricing usage with `catalog`.
-pub fn from_env(default_model: Option<String>, catalog: Catalog) -> Result<Providers, ConfigError> {
-    Ok(from_registry(
-        ProviderRegistry::from_env()?,
-        default_model,
-        catalog,
-    ))
+/// Providers enabled by their environment variables (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, …)
+/// and the OpenAI-compatible servers of the configuration, pricing usage with `catalog`.
+pub fn from_env(
+    default_model: Option<String>,
+    catalog: Catalog,
+    compatible: &[CompatibleProvider],
+) -> Result<Providers, ConfigError> {
+    let mut registry = ProviderRegistry::from_env()?;
+    for server in compatible {
+        let key = server
+            .api_key_env
+            .as_deref()
+            .and_then(|var| std::env::var(var).ok());
+        let mut config = OpenAiConfig::compatible(&server.name, &server.base_url, key)?;
+        config.models = server
+            .models
+            .iter()
+            .map(|m| ModelInfo {
+                name: m.name.clone(),
+                context_window: m.context_window,
+                supports_tools: m.tools.unwrap_or(true),
+            })
+            .collect();
+        let provider = Arc::new(OpenAiProvider::new(config)?);
+        registry.register(Arc::new(Retrying::new(provider, RetryPolicy::default())));
+    }
+    Ok(from_registry(registry, default_model, catalog))
 }
 
 /// Providers of an explicit registry (tests, embedding).

@@ -16,6 +16,9 @@ use crate::error::ConfigError;
 use crate::openai::{self, OpenAiConfig, OpenAiProvider};
 use crate::retry::{RetryPolicy, Retrying};
 
+/// The default model of OpenRouter when it is the first provider configured.
+pub const OPENROUTER_DEFAULT_MODEL: &str = "meta-llama/llama-3.3-70b-instruct";
+
 /// The environment variable that configures a provider, by provider name.
 pub fn env_var_for(provider: &str) -> String {
     match provider {
@@ -87,6 +90,13 @@ impl ProviderRegistry {
             registry.register_with_default(
                 Arc::new(Retrying::new(provider, RetryPolicy::default())),
                 OpenAiProvider::default_model(),
+            );
+        }
+        if let Some(config) = OpenAiConfig::openrouter_from_lookup(&lookup)? {
+            let provider = Arc::new(OpenAiProvider::new(config)?);
+            registry.register_with_default(
+                Arc::new(Retrying::new(provider, RetryPolicy::default())),
+                OPENROUTER_DEFAULT_MODEL,
             );
         }
         Ok(registry)

@@ -335,6 +335,7 @@ impl LoopState<'_> {
         let mut calls = Vec::new();
         let mut usage = Usage::default();
         let mut saw_usage = false;
+        let mut charged: Option<i64> = None;
         loop {
             let chunk = tokio::select! {
                 c = stream.next() => c,
@@ -369,6 +370,9 @@ impl LoopState<'_> {
                     saw_usage = true;
                 }
                 Ok(CompletionChunk::Done { .. }) => break,
+                Ok(CompletionChunk::Cost { micros }) => {
+                    charged = Some(charged.unwrap_or(0).saturating_add(micros));
+                }
                 Ok(CompletionChunk::Failover { from, to, reason }) => {
                     self.serving.clone_from(&to);
                     self.rt
@@ -377,16 +381,18 @@ impl LoopState<'_> {
                 }
                 Ok(_) => {}
                 Err(err) => {
-                    self.record_usage(usage, saw_usage);
+                    self.record_usage(usage, saw_usage, charged);
                     return Err(StepError::Failed(Failure::from_llm(&err)));
                 }
             }
         }
-        self.record_usage(usage, saw_usage);
+        self.record_usage(usage, saw_usage, charged);
         Ok((text, calls))
     }
 
-    fn record_usage(&mut self, usage: Usage, saw_usage: bool) {
+    /// Records the usage of one model call; `charged` is what the provider said it cost,
+    /// preferred over the price list.
+    fn record_usage(&mut self, usage: Usage, saw_usage: bool, charged: Option<i64>) {
         if !saw_usage {
             return;
         }
@@ -414,7 +420,7 @@ impl LoopState<'_> {
             agent_id: self.agent.id,
             model: self.serving.clone(),
             usage,
-            cost_micros: self.rt.models.cost_micros(&self.serving, &usage),
+            cost_micros: charged.or_else(|| self.rt.models.cost_micros(&self.serving, &usage)),
             created_at: Utc::now(),
         });
     }

@@ -157,8 +157,11 @@ fn check_master_key(report: &mut Report, settings: &Settings) {
 }
 
 fn check_providers(report: &mut Report, settings: &Settings) {
-    match nexus_gateway::models::from_env(settings.default_model.clone(), settings.catalog.clone())
-    {
+    match nexus_gateway::models::from_env(
+        settings.default_model.clone(),
+        settings.catalog.clone(),
+        &settings.compatible_providers,
+    ) {
         Ok(p) if p.configured.is_empty() => report.fail(
             "providers",
             "no model provider configured",

@@ -68,8 +68,11 @@ async fn terminated() {
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(&args.config)?;
     init_logging(&settings)?;
-    let providers =
-        nexus_gateway::models::from_env(settings.default_model.clone(), settings.catalog.clone())?;
+    let providers = nexus_gateway::models::from_env(
+        settings.default_model.clone(),
+        settings.catalog.clone(),
+        &settings.compatible_providers,
+    )?;
     if providers.configured.is_empty() {
         warn!(
             "No model provider is configured. Set OPENAI_API_KEY (and OPENAI_BASE_URL for any \

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use nexus_core::llm::{ChunkStream, CompletionRequest, LlmError, LlmProvider, ModelInfo};
 
 use super::client::OpenAiClient;
-use super::config::OpenAiConfig;
+use std::sync::Arc;
+
+use super::config::{Flavor, OpenAiConfig};
 use super::payload;
 use crate::error::ConfigError;
 
@@ -30,6 +32,11 @@ const MODELS: &[(&str, u32)] = &[
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
     client: OpenAiClient,
+    name: String,
+    flavor: Flavor,
+    /// Models configured for this server (empty: the built-in list for OpenAI).
+    models: Vec<ModelInfo>,
+    config: Arc<OpenAiConfig>,
 }
 
 impl OpenAiProvider {
@@ -38,6 +45,10 @@ impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<OpenAiProvider, ConfigError> {
         Ok(OpenAiProvider {
             client: OpenAiClient::new(&config)?,
+            name: config.name.clone(),
+            flavor: config.flavor,
+            models: config.models.clone(),
+            config: Arc::new(config),
         })
     }
 
@@ -50,10 +61,13 @@ impl OpenAiProvider {
 #[async_trait]
 impl LlmProvider for OpenAiProvider {
     fn name(&self) -> &str {
-        PROVIDER_NAME
+        &self.name
     }
 
     fn models(&self) -> Vec<ModelInfo> {
+        if !self.models.is_empty() || self.flavor != Flavor::OpenAi {
+            return self.models.clone();
+        }
         MODELS
             .iter()
             .map(|(name, window)| ModelInfo {
@@ -69,7 +83,8 @@ impl LlmProvider for OpenAiProvider {
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<ChunkStream, LlmError> {
-        let body = payload::to_body(&request)?;
+        let tools = self.config.model_takes_tools(&request.model);
+        let body = payload::to_body(&request, self.flavor, tools)?;
         self.client.stream(body, &request.model).await
     }
 }

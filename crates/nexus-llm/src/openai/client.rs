@@ -45,13 +45,30 @@ pub(crate) struct OpenAiClient {
 impl OpenAiClient {
     pub(crate) fn new(config: &OpenAiConfig) -> Result<OpenAiClient, ConfigError> {
         let mut headers = HeaderMap::new();
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose_secret()))
-            .map_err(|_| ConfigError::InvalidValue {
-                field: "api_key",
-                reason: "contains characters not allowed in an HTTP header".to_owned(),
+        // A local server (Ollama, llama.cpp) may want no key at all.
+        if !config.api_key.expose_secret().is_empty() {
+            let mut auth =
+                HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose_secret()))
+                    .map_err(|_| ConfigError::InvalidValue {
+                        field: "api_key",
+                        reason: "contains characters not allowed in an HTTP header".to_owned(),
+                    })?;
+            auth.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, auth);
+        }
+        for (name, value) in &config.headers {
+            let name = header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ConfigError::InvalidValue {
+                    field: "headers",
+                    reason: format!("`{name}` is not an HTTP header name"),
+                }
             })?;
-        auth.set_sensitive(true);
-        headers.insert(header::AUTHORIZATION, auth);
+            let value = HeaderValue::from_str(value).map_err(|_| ConfigError::InvalidValue {
+                field: "headers",
+                reason: format!("the value of `{name}` is not allowed in an HTTP header"),
+            })?;
+            headers.insert(name, value);
+        }
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),

@@ -19,10 +19,38 @@ pub const ORGANIZATION_ENV: &str = "OPENAI_ORG_ID";
 /// The environment variable holding the project id (sent as `OpenAI-Project`).
 pub const PROJECT_ENV: &str = "OPENAI_PROJECT_ID";
 
+/// OpenRouter's variables and base.
+pub const OPENROUTER_API_KEY_ENV: &str = "OPENROUTER_API_KEY";
+/// Overrides OpenRouter's base URL.
+pub const OPENROUTER_BASE_URL_ENV: &str = "OPENROUTER_BASE_URL";
+/// The app's URL, sent as OpenRouter's `HTTP-Referer` attribution header.
+pub const OPENROUTER_APP_URL_ENV: &str = "OPENROUTER_APP_URL";
+/// The app's name, sent as OpenRouter's `X-Title` attribution header (default `Nexus`).
+pub const OPENROUTER_APP_NAME_ENV: &str = "OPENROUTER_APP_NAME";
+/// OpenRouter's API base.
+pub const OPENROUTER_BASE_URL: &str = "https://openrouter.ai/api/v1";
+
+/// Which server speaks the Chat Completions format, for the ways they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// api.openai.com: `max_completion_tokens`.
+    OpenAi,
+    /// OpenRouter: `max_tokens`, attribution headers, the cost in `usage.cost`, numeric error
+    /// codes, errors after a 200 as a chunk with `finish_reason: "error"`.
+    OpenRouter,
+    /// Ollama, vLLM, llama.cpp server, LiteLLM, LM Studio…: `max_tokens`, tool support per
+    /// model from configuration, an API key only when the server wants one.
+    Compatible,
+}
+
 /// How to reach the OpenAI API. `Debug` never shows the key.
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
-    /// The API key, sent as `Authorization: Bearer …`.
+    /// The provider's name, the prefix of its model addresses. Default: `openai`.
+    pub name: String,
+    /// Which server this is.
+    pub flavor: Flavor,
+    /// The API key, sent as `Authorization: Bearer …` (not sent when empty).
     pub api_key: SecretString,
     /// The API base, including the version segment. Default: `https://api.openai.com/v1`.
     pub base_url: Url,
@@ -38,12 +66,20 @@ pub struct OpenAiConfig {
     pub organization: Option<String>,
     /// The project id, sent as `OpenAI-Project`. Default: none.
     pub project: Option<String>,
+    /// More headers sent with every request (OpenRouter's attribution).
+    pub headers: Vec<(String, String)>,
+    /// The models this server is known to serve, the first being its default; empty means
+    /// the built-in list (OpenAI) or none known. A model listed without tool support gets no
+    /// tools in its requests.
+    pub models: Vec<nexus_core::llm::ModelInfo>,
 }
 
 impl OpenAiConfig {
     /// A configuration for `api_key` with every other setting at its default.
     pub fn new(api_key: impl Into<String>) -> OpenAiConfig {
         OpenAiConfig {
+            name: super::PROVIDER_NAME.to_owned(),
+            flavor: Flavor::OpenAi,
             api_key: SecretString::from(api_key.into()),
             base_url: default_base_url(),
             connect_timeout: Duration::from_secs(10),
@@ -51,7 +87,59 @@ impl OpenAiConfig {
             idle_timeout: Duration::from_secs(60),
             organization: None,
             project: None,
+            headers: Vec::new(),
+            models: Vec::new(),
         }
+    }
+
+    /// An OpenAI-compatible server named `name` (the prefix of its addresses) at `base_url`,
+    /// with `api_key` when it wants one.
+    pub fn compatible(
+        name: &str,
+        base_url: &str,
+        api_key: Option<String>,
+    ) -> Result<OpenAiConfig, ConfigError> {
+        let mut config = OpenAiConfig::new(api_key.unwrap_or_default()).with_base_url(base_url)?;
+        name.clone_into(&mut config.name);
+        config.flavor = Flavor::Compatible;
+        Ok(config)
+    }
+
+    /// Reads `OPENROUTER_API_KEY`, `OPENROUTER_BASE_URL`, `OPENROUTER_APP_URL` and
+    /// `OPENROUTER_APP_NAME`. `Ok(None)` when no key is set.
+    pub fn openrouter_from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<OpenAiConfig>, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(key) = get(OPENROUTER_API_KEY_ENV) else {
+            return Ok(None);
+        };
+        let mut config = OpenAiConfig::new(key);
+        config.name = "openrouter".to_owned();
+        config.flavor = Flavor::OpenRouter;
+        let base = get(OPENROUTER_BASE_URL_ENV).unwrap_or_else(|| OPENROUTER_BASE_URL.to_owned());
+        config.base_url = parse_base_url(&base).map_err(|reason| ConfigError::InvalidEnv {
+            var: OPENROUTER_BASE_URL_ENV,
+            reason,
+        })?;
+        if let Some(url) = get(OPENROUTER_APP_URL_ENV) {
+            config.headers.push(("HTTP-Referer".to_owned(), url));
+        }
+        let title = get(OPENROUTER_APP_NAME_ENV).unwrap_or_else(|| "Nexus".to_owned());
+        config.headers.push(("X-Title".to_owned(), title));
+        Ok(Some(config))
+    }
+
+    /// Whether `model` may be sent tools: unless it is listed without tool support.
+    pub(crate) fn model_takes_tools(&self, model: &str) -> bool {
+        self.models
+            .iter()
+            .find(|m| m.name == model)
+            .is_none_or(|m| m.supports_tools)
     }
 
     /// Replaces the base URL, checking it (http or https, a host, no query or fragment).

@@ -76,6 +76,9 @@ struct WireUsage {
     completion_tokens: u64,
     #[serde(default)]
     prompt_tokens_details: Option<PromptDetails>,
+    /// What the call cost in US dollars (OpenRouter credits).
+    #[serde(default)]
+    cost: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +158,9 @@ impl Decoder {
             }
         }
         if let Some(usage) = chunk.usage {
+            if let Some(micros) = usage.cost.and_then(dollars_to_micros) {
+                out.push_back(CompletionChunk::Cost { micros });
+            }
             let details = usage.prompt_tokens_details;
             out.push_back(CompletionChunk::Usage {
                 usage: Usage {
@@ -264,6 +270,18 @@ impl Decoder {
         });
         Ok(())
     }
+}
+
+/// A cost in dollars as micro-dollars; `None` for a value no bill can have (negative, not a
+/// number, absurdly large).
+fn dollars_to_micros(dollars: f64) -> Option<i64> {
+    let micros = (dollars * 1_000_000.0).round();
+    // 1e15 micro-dollars is a billion dollars for one call.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "checked to be a finite value between 0 and 1e15"
+    )]
+    (micros.is_finite() && (0.0..1e15).contains(&micros)).then_some(micros as i64)
 }
 
 /// The readable message of an `error` object (`{"message": …}`), or its JSON.

@@ -16,9 +16,13 @@ mod decode;
 mod payload;
 
 #[cfg(test)]
+mod flavor_tests;
+#[cfg(test)]
 mod tests;
 
 pub use adapter::{OpenAiProvider, PROVIDER_NAME};
 pub use config::{
-    API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, ORGANIZATION_ENV, OpenAiConfig, PROJECT_ENV,
+    API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Flavor, OPENROUTER_API_KEY_ENV,
+    OPENROUTER_APP_NAME_ENV, OPENROUTER_APP_URL_ENV, OPENROUTER_BASE_URL, OPENROUTER_BASE_URL_ENV,
+    ORGANIZATION_ENV, OpenAiConfig, PROJECT_ENV,
 };

@@ -6,7 +6,9 @@
 //! - each tool result becomes its own `role: tool` message, placed before the rest of the
 //!   user message that carried it (so it directly follows the calls it answers);
 //! - images become `image_url` parts (base64 as a `data:` URL);
-//! - `stream: true` with `stream_options.include_usage`, and `max_completion_tokens`.
+//! - `stream: true` with `stream_options.include_usage`, and `max_completion_tokens` (OpenAI)
+//!   or `max_tokens` (OpenRouter and other servers);
+//! - no tools for a model configured without tool support.
 //!
 //! What the API cannot express is refused with [`LlmError::Unsupported`] rather than dropped.
 
@@ -17,6 +19,8 @@ use nexus_core::llm::{
 };
 use serde::Serialize;
 
+use super::config::Flavor;
+
 /// The request body.
 #[derive(Debug, Serialize)]
 pub(crate) struct ChatRequest<'a> {
@@ -26,6 +30,9 @@ pub(crate) struct ChatRequest<'a> {
     tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_completion_tokens: Option<u32>,
+    /// What servers other than OpenAI's understand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
     stream: bool,
@@ -104,8 +111,13 @@ struct WireFunction<'a> {
     parameters: &'a serde_json::Value,
 }
 
-/// Maps `request` to the wire body.
-pub(crate) fn build(request: &CompletionRequest) -> Result<ChatRequest<'_>, LlmError> {
+/// Maps `request` to the wire body for a server of `flavor`; `tools` is false for a model
+/// that cannot take them.
+pub(crate) fn build(
+    request: &CompletionRequest,
+    flavor: Flavor,
+    tools: bool,
+) -> Result<ChatRequest<'_>, LlmError> {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
         messages.push(WireMessage::System { content: system });
@@ -119,6 +131,7 @@ pub(crate) fn build(request: &CompletionRequest) -> Result<ChatRequest<'_>, LlmE
     let tools = request
         .tools
         .iter()
+        .filter(|_| tools)
         .map(|tool| WireTool {
             kind: "function",
             function: WireFunction {
@@ -132,7 +145,12 @@ pub(crate) fn build(request: &CompletionRequest) -> Result<ChatRequest<'_>, LlmE
         model: &request.model,
         messages,
         tools,
-        max_completion_tokens: request.max_output_tokens,
+        max_completion_tokens: (flavor == Flavor::OpenAi)
+            .then_some(request.max_output_tokens)
+            .flatten(),
+        max_tokens: (flavor != Flavor::OpenAi)
+            .then_some(request.max_output_tokens)
+            .flatten(),
         temperature: request.temperature,
         stream: true,
         stream_options: StreamOptions {
@@ -142,8 +160,12 @@ pub(crate) fn build(request: &CompletionRequest) -> Result<ChatRequest<'_>, LlmE
 }
 
 /// The serialized body.
-pub(crate) fn to_body(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> {
-    let wire = build(request)?;
+pub(crate) fn to_body(
+    request: &CompletionRequest,
+    flavor: Flavor,
+    tools: bool,
+) -> Result<Vec<u8>, LlmError> {
+    let wire = build(request, flavor, tools)?;
     serde_json::to_vec(&wire).map_err(|err| LlmError::BadRequest {
         message: format!("cannot serialize the request: {err}"),
     })

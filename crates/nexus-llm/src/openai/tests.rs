@@ -12,7 +12,7 @@ use nexus_testkit::{FakeOpenAi, Reply};
 use serde_json::{Value, json};
 
 use super::OpenAiProvider;
-use super::config::OpenAiConfig;
+use super::config::{Flavor, OpenAiConfig};
 use super::decode::Decoder;
 use super::payload;
 use crate::sse::SseEvent;
@@ -207,7 +207,8 @@ fn no_tools_means_no_tools_field_and_failed_results_are_marked() {
     if let ContentBlock::ToolResult { is_error, .. } = &mut req.messages[2].content[0] {
         *is_error = true;
     }
-    let body: Value = serde_json::from_slice(&payload::to_body(&req).unwrap()).unwrap();
+    let body: Value =
+        serde_json::from_slice(&payload::to_body(&req, Flavor::OpenAi, true).unwrap()).unwrap();
     assert!(
         body.get("tools").is_none(),
         "the API rejects an empty tools array"
@@ -225,7 +226,7 @@ fn image_in_an_assistant_message_is_unsupported_not_dropped() {
         },
     });
     assert!(matches!(
-        payload::to_body(&req),
+        payload::to_body(&req, Flavor::OpenAi, true),
         Err(LlmError::Unsupported { .. })
     ));
 }

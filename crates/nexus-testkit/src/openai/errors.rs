@@ -136,6 +136,38 @@ impl ApiError {
         })
     }
 
+    /// The HTTP response as OpenRouter shapes it: `{"error":{"code":<status>,"message",
+    /// "metadata"}}`, with `Retry-After` when given.
+    pub(crate) fn into_openrouter_response(
+        self,
+        request_id: &str,
+        retry_after: Option<Duration>,
+    ) -> Response<Body> {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({
+            "error": {
+                "code": self.status,
+                "message": self.message,
+                "metadata": {"provider_name": "FakeUpstream"}
+            }
+        });
+        let mut response = Response::new(Body::from(body.to_string()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            headers.insert("x-generation-id", value);
+        }
+        if let Some(delay) = retry_after {
+            let secs = delay.as_millis().div_ceil(1000);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
+        }
+        response
+    }
+
     /// The HTTP response, with `retry-after` headers when given.
     pub(crate) fn into_response(
         self,

@@ -126,6 +126,15 @@ fn call_id(seq: u64, index: usize) -> String {
     id
 }
 
+/// `usage` with OpenRouter's `cost` (dollars) when scripted.
+fn with_cost(mut usage: Value, cost: Option<f64>) -> Value {
+    if let (Some(cost), Some(object)) = (cost, usage.as_object_mut()) {
+        object.insert("cost".to_owned(), json!(cost));
+        object.insert("is_byok".to_owned(), json!(false));
+    }
+    usage
+}
+
 fn usage_json(usage: UsageSpec) -> Value {
     json!({
         "prompt_tokens": usage.prompt,
@@ -246,6 +255,9 @@ pub(crate) fn stream_frames(
     if reply.noisy {
         frames.push(Frame::Bytes(": keep-alive\n\n".to_owned()));
     }
+    if reply.openrouter {
+        frames.push(Frame::Bytes(": OPENROUTER PROCESSING\n\n".to_owned()));
+    }
     match &reply.body {
         Body::Malformed => {
             frames.push(Frame::Bytes(
@@ -265,12 +277,26 @@ pub(crate) fn stream_frames(
             frames.push(Frame::Bytes(
                 writer.chunk(json!({"content": "Partial "}), None),
             ));
-            frames.push(Frame::Bytes(data(&json!({"error": {
-                "message": "The server had an error while processing your request. Sorry about that!",
-                "type": "server_error",
-                "param": null,
-                "code": null
-            }}))));
+            if reply.openrouter {
+                // After the 200, OpenRouter reports a failure as a chunk with a top-level
+                // error and a choice that finishes with "error".
+                frames.push(Frame::Bytes(data(&json!({
+                    "id": meta.id,
+                    "object": "chat.completion.chunk",
+                    "created": meta.created,
+                    "model": meta.model,
+                    "provider": "FakeUpstream",
+                    "error": {"code": 502, "message": "Upstream provider returned an invalid response"},
+                    "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]
+                }))));
+            } else {
+                frames.push(Frame::Bytes(data(&json!({"error": {
+                    "message": "The server had an error while processing your request. Sorry about that!",
+                    "type": "server_error",
+                    "param": null,
+                    "code": null
+                }}))));
+            }
             return frames;
         }
         _ => {}
@@ -282,6 +308,9 @@ pub(crate) fn stream_frames(
                 None,
             )));
             for (i, word) in words.iter().enumerate() {
+                if reply.openrouter && i == 1 {
+                    frames.push(Frame::Bytes(": OPENROUTER PROCESSING\n\n".to_owned()));
+                }
                 if reply.noisy && i == 1 {
                     frames.push(Frame::Bytes(format!(
                         ": comment between chunks\nid: {i}\ndata: {}\n\n",
@@ -324,7 +353,7 @@ pub(crate) fn stream_frames(
             "service_tier": "default",
             "system_fingerprint": "fp_fake0001",
             "choices": [],
-            "usage": usage_json(usage),
+            "usage": with_cost(usage_json(usage), reply.cost),
             "obfuscation": "Qx",
         }))));
     }

@@ -50,6 +50,18 @@ pub struct RecordedRequest {
     pub content_type: Option<String>,
     /// The `Accept` header.
     pub accept: Option<String>,
+    /// Every header but `Authorization`, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    /// The value of header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// State shared by the handlers and the [`FakeOpenAi`] handle.

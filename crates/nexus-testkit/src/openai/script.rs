@@ -45,6 +45,10 @@ pub struct Reply {
     pub(crate) cut_after: Option<usize>,
     pub(crate) noisy: bool,
     pub(crate) finish_reason: Option<String>,
+    /// Answer as OpenRouter does (see [`Reply::openrouter`]).
+    pub(crate) openrouter: bool,
+    /// `usage.cost` in dollars (OpenRouter).
+    pub(crate) cost: Option<f64>,
 }
 
 impl Reply {
@@ -58,6 +62,8 @@ impl Reply {
             cut_after: None,
             noisy: false,
             finish_reason: None,
+            openrouter: false,
+            cost: None,
         }
     }
 
@@ -166,6 +172,23 @@ impl Reply {
     #[must_use]
     pub fn noisy(mut self) -> Reply {
         self.noisy = true;
+        self
+    }
+
+    /// Answers the way OpenRouter differs from OpenAI (PROTOCOLS.md §7): `: OPENROUTER
+    /// PROCESSING` comment lines before and between chunks, `usage.cost` (see
+    /// [`Reply::cost`]), error bodies with a numeric `code` (the HTTP status), and an in-stream
+    /// error as a chunk with a top-level `error` and a choice with `finish_reason: "error"`.
+    #[must_use]
+    pub fn openrouter(mut self) -> Reply {
+        self.openrouter = true;
+        self
+    }
+
+    /// Reports this cost in dollars as `usage.cost`, as OpenRouter does.
+    #[must_use]
+    pub fn cost(mut self, dollars: f64) -> Reply {
+        self.cost = Some(dollars);
         self
     }
 

@@ -67,6 +67,13 @@ fn record(shared: &Shared, method: &str, path: &str, headers: &HeaderMap, body: 
         project: header_string(headers, "openai-project"),
         content_type: header_string(headers, header::CONTENT_TYPE),
         accept: header_string(headers, header::ACCEPT),
+        headers: headers
+            .iter()
+            .filter(|(name, _)| *name != header::AUTHORIZATION)
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect(),
     });
 }
 
@@ -120,8 +127,11 @@ async fn chat(State(shared): SharedState, headers: HeaderMap, body: Bytes) -> Re
         message,
     } = &reply.body
     {
-        return ApiError::scripted(*status, code, message.clone(), &plan.model)
-            .into_response(&rid, reply.retry_after);
+        let error = ApiError::scripted(*status, code, message.clone(), &plan.model);
+        if reply.openrouter {
+            return error.into_openrouter_response(&rid, reply.retry_after);
+        }
+        return error.into_response(&rid, reply.retry_after);
     }
     let seq = shared.next_id();
     let answer = frames::answer(&reply, &plan, config.reply_words, seq);
