@@ -29,6 +29,9 @@ mod script;
 mod server;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
