@@ -647,6 +647,46 @@ async fn tool_call_after_thinking_and_text_keeps_call_position_zero() {
 }
 
 #[tokio::test]
+async fn a_turn_with_more_blocks_than_the_lookback_still_reads_the_previous_request() {
+    let h = AnthropicHarness::start().await;
+    let provider = h.provider(ProviderOptions::default());
+    let mut req = testing::request(&h, "Check all twelve services.");
+    req.system = Some("Follow the runbook of each service carefully. ".repeat(200));
+    let first = testing::run(provider.as_ref(), req.clone()).await;
+    let first_input = usage_of(&first.chunks)[0].input_tokens;
+    // Twelve parallel calls and their results: 24 blocks, beyond the 20-block lookback from
+    // the tail; the breakpoint on the previous user message still hits.
+    let ids: Vec<String> = (0..12).map(|i| format!("toolu_{i:02}")).collect();
+    req.messages.push(ChatMessage {
+        role: ChatRole::Assistant,
+        content: ids
+            .iter()
+            .map(|id| ContentBlock::ToolUse {
+                id: id.clone(),
+                name: "get_weather".into(),
+                input: json!({"city": id}),
+            })
+            .collect(),
+    });
+    req.messages.push(ChatMessage {
+        role: ChatRole::User,
+        content: ids
+            .iter()
+            .map(|id| ContentBlock::ToolResult {
+                tool_use_id: id.clone(),
+                content: "healthy".into(),
+                is_error: false,
+            })
+            .collect(),
+    });
+    let second = testing::run(provider.as_ref(), req).await;
+    assert_eq!(second.error, None);
+    let usage = usage_of(&second.chunks)[0];
+    assert_eq!(usage.cache_read_tokens, first_input);
+    assert!(usage.cache_write_tokens > 0);
+}
+
+#[tokio::test]
 async fn unreachable_server_is_a_transport_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
