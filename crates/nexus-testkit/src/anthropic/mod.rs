@@ -8,7 +8,7 @@
 //! malformed JSON), and SSE streams with `event:` lines in the real order (`message_start`,
 //! content blocks with a `ping`, `message_delta` with cumulative usage, `message_stop`).
 //!
-//! It accounts prompt caching like the service ([`cache`](self) module): prefixes ending at
+//! It accounts prompt caching like the service (the `cache` module): prefixes ending at
 //! each `cache_control` breakpoint are remembered per API key and model for a TTL, and usage
 //! reports `cache_read_input_tokens`, `cache_creation_input_tokens` and the uncached rest.
 //!
