@@ -3,7 +3,10 @@
 //! OpenAI-style streams send each call in pieces keyed by `index`: the first piece carries the
 //! `id` and `name`, later pieces carry more of the `arguments` JSON text. The assembler keeps
 //! one partial call per index, reports when a call starts, and at the end parses every call's
-//! arguments, in index order. Broken input becomes [`LlmError::Malformed`], never a panic.
+//! arguments, in index order ([`ToolCallAssembler::finish`]). Streams that close each call on
+//! its own (Anthropic's `content_block_stop`) take one call out as it ends
+//! ([`ToolCallAssembler::finish_one`]). Broken input becomes [`LlmError::Malformed`], never a
+//! panic.
 //!
 //! Bounded: at most [`MAX_CALLS`] calls and [`MAX_ARGUMENT_BYTES`] bytes of arguments in all.
 //! This module knows no wire format beyond "index, id, name, argument text".
@@ -38,11 +41,14 @@ pub(crate) struct Fragment<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct ToolCallAssembler {
     calls: BTreeMap<u32, PartialCall>,
+    /// Calls seen since the last [`finish`](Self::finish), including those already taken out
+    /// by [`finish_one`](Self::finish_one).
+    seen: usize,
     argument_bytes: usize,
 }
 
 impl ToolCallAssembler {
-    /// Whether no fragment has been seen.
+    /// Whether no call is pending (none seen since the last `finish`, or all taken out).
     pub(crate) fn is_empty(&self) -> bool {
         self.calls.is_empty()
     }
@@ -53,10 +59,13 @@ impl ToolCallAssembler {
         &mut self,
         fragment: Fragment<'_>,
     ) -> Result<Option<CompletionChunk>, LlmError> {
-        if !self.calls.contains_key(&fragment.index) && self.calls.len() >= MAX_CALLS {
-            return Err(LlmError::Malformed {
-                detail: format!("more than {MAX_CALLS} tool calls in one answer"),
-            });
+        if !self.calls.contains_key(&fragment.index) {
+            if self.seen >= MAX_CALLS {
+                return Err(LlmError::Malformed {
+                    detail: format!("more than {MAX_CALLS} tool calls in one answer"),
+                });
+            }
+            self.seen += 1;
         }
         let call = self.calls.entry(fragment.index).or_default();
         if let Some(id) = fragment.id.filter(|id| !id.is_empty()) {
@@ -107,33 +116,45 @@ impl ToolCallAssembler {
     /// `{}` (a call of a tool without parameters).
     pub(crate) fn finish(&mut self) -> Result<Vec<CompletionChunk>, LlmError> {
         let calls = std::mem::take(&mut self.calls);
+        self.seen = 0;
         self.argument_bytes = 0;
         calls
             .into_iter()
-            .map(|(index, call)| {
-                let Some(id) = call.id else {
-                    return Err(LlmError::Malformed {
-                        detail: format!("tool call {index} has no id"),
-                    });
-                };
-                let Some(name) = call.name else {
-                    return Err(LlmError::Malformed {
-                        detail: format!("tool call {index} (`{id}`) has no name"),
-                    });
-                };
-                let input = if call.arguments.trim().is_empty() {
-                    serde_json::Value::Object(serde_json::Map::new())
-                } else {
-                    serde_json::from_str(&call.arguments).map_err(|err| LlmError::Malformed {
-                        detail: format!(
-                            "arguments of tool call `{name}` are not valid JSON: {err}"
-                        ),
-                    })?
-                };
-                Ok(CompletionChunk::ToolUse { id, name, input })
-            })
+            .map(|(index, call)| complete(index, call))
             .collect()
     }
+
+    /// Takes the call at `index` out, complete, its arguments parsed (empty arguments count as
+    /// `{}`); `None` when no fragment of it was seen. The bounds keep counting the calls and
+    /// argument bytes already taken out, so one answer stays bounded as a whole.
+    pub(crate) fn finish_one(&mut self, index: u32) -> Result<Option<CompletionChunk>, LlmError> {
+        self.calls
+            .remove(&index)
+            .map(|call| complete(index, call))
+            .transpose()
+    }
+}
+
+/// A call whose fragments are all in: checked and parsed.
+fn complete(index: u32, call: PartialCall) -> Result<CompletionChunk, LlmError> {
+    let Some(id) = call.id else {
+        return Err(LlmError::Malformed {
+            detail: format!("tool call {index} has no id"),
+        });
+    };
+    let Some(name) = call.name else {
+        return Err(LlmError::Malformed {
+            detail: format!("tool call {index} (`{id}`) has no name"),
+        });
+    };
+    let input = if call.arguments.trim().is_empty() {
+        serde_json::Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_str(&call.arguments).map_err(|err| LlmError::Malformed {
+            detail: format!("arguments of tool call `{name}` are not valid JSON: {err}"),
+        })?
+    };
+    Ok(CompletionChunk::ToolUse { id, name, input })
 }
 
 #[cfg(test)]
@@ -251,6 +272,45 @@ mod tests {
         let mut a = ToolCallAssembler::default();
         for i in 0..MAX_CALLS as u32 {
             a.push(frag(i, Some("c"), Some("f"), None)).unwrap();
+        }
+        assert!(matches!(
+            a.push(frag(MAX_CALLS as u32, Some("c"), Some("f"), None)),
+            Err(LlmError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn finish_one_takes_out_one_call_and_keeps_the_others() {
+        let mut a = ToolCallAssembler::default();
+        a.push(frag(0, Some("a"), Some("f"), Some("{\"x\":")))
+            .unwrap();
+        a.push(frag(1, Some("b"), Some("g"), None)).unwrap();
+        a.push(frag(0, None, None, Some("1}"))).unwrap();
+        assert_eq!(
+            a.finish_one(0).unwrap(),
+            Some(CompletionChunk::ToolUse {
+                id: "a".into(),
+                name: "f".into(),
+                input: json!({"x": 1})
+            })
+        );
+        assert_eq!(a.finish_one(0).unwrap(), None);
+        assert_eq!(
+            a.finish().unwrap(),
+            vec![CompletionChunk::ToolUse {
+                id: "b".into(),
+                name: "g".into(),
+                input: json!({})
+            }]
+        );
+    }
+
+    #[test]
+    fn calls_taken_out_one_by_one_still_count_toward_the_bound() {
+        let mut a = ToolCallAssembler::default();
+        for i in 0..MAX_CALLS as u32 {
+            a.push(frag(i, Some("c"), Some("f"), None)).unwrap();
+            a.finish_one(i).unwrap();
         }
         assert!(matches!(
             a.push(frag(MAX_CALLS as u32, Some("c"), Some("f"), None)),

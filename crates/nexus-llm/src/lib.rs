@@ -4,6 +4,7 @@
 //! the OpenAI provider ([`openai`]), and the mechanisms every provider shares, each in its own
 //! module — the SSE parser ([`sse`]), tool-call assembly, error classification, the
 //! [`Retrying`] wrapper ([`retry`]) and the [`ProviderRegistry`] ([`registry`]).
+//! The Anthropic provider ([`anthropic`]) shares them, and the body pump (`pump`).
 //!
 //! Reliability wrappers go around `dyn LlmProvider`, assembled in
 //! [`ProviderRegistry::from_env`]; the order is retry (innermost) → failover → circuit breaker.
@@ -13,6 +14,7 @@
 //!
 //! The neutral types are re-exported, so users write `nexus_llm::CompletionRequest`.
 
+pub mod anthropic;
 mod assemble;
 pub mod breaker;
 pub mod catalog;
@@ -20,6 +22,7 @@ mod classify;
 pub mod error;
 pub mod failover;
 pub mod openai;
+mod pump;
 pub mod registry;
 pub mod retry;
 pub mod sse;
@@ -27,6 +30,7 @@ pub mod sse;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
+pub use anthropic::{AnthropicConfig, AnthropicProvider};
 pub use breaker::{BreakerPolicy, Breakers};
 pub use catalog::{Catalog, CatalogEntry, CatalogError, ModelCard, ModelKind, Prices};
 pub use error::ConfigError;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use nexus_core::llm::{LlmError, LlmProvider};
 
+use crate::anthropic::{AnthropicConfig, AnthropicProvider};
 use crate::error::ConfigError;
 use crate::openai::{self, OpenAiConfig, OpenAiProvider};
 use crate::retry::{RetryPolicy, Retrying};
@@ -76,6 +77,8 @@ impl ProviderRegistry {
     /// The providers configured by the environment, each wrapped in [`Retrying`] with the
     /// default [`RetryPolicy`]: OpenAI when `OPENAI_API_KEY` is set (`OPENAI_BASE_URL`
     /// overrides its base URL). No key anywhere gives an empty registry, not an error.
+    /// Anthropic is registered when `ANTHROPIC_API_KEY` is set (`ANTHROPIC_BASE_URL`
+    /// overrides its base URL), after OpenAI.
     pub fn from_env() -> Result<ProviderRegistry, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -90,6 +93,13 @@ impl ProviderRegistry {
             registry.register_with_default(
                 Arc::new(Retrying::new(provider, RetryPolicy::default())),
                 OpenAiProvider::default_model(),
+            );
+        }
+        if let Some(config) = AnthropicConfig::from_lookup(&lookup)? {
+            let provider = Arc::new(AnthropicProvider::new(config)?);
+            registry.register_with_default(
+                Arc::new(Retrying::new(provider, RetryPolicy::default())),
+                AnthropicProvider::default_model(),
             );
         }
         if let Some(config) = OpenAiConfig::openrouter_from_lookup(&lookup)? {
@@ -253,5 +263,29 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("OPENAI_BASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn anthropic_key_in_env_registers_anthropic() {
+        let registry =
+            ProviderRegistry::from_lookup(lookup(&[("ANTHROPIC_API_KEY", "sk-ant-test")])).unwrap();
+        assert_eq!(registry.names(), vec!["anthropic"]);
+        assert_eq!(
+            registry.first_configured().as_deref(),
+            Some("anthropic/claude-sonnet-4-5")
+        );
+        let (provider, model) = registry.resolve("anthropic/claude-haiku-4-5").unwrap();
+        assert_eq!(provider.name(), "anthropic");
+        assert_eq!(model, "claude-haiku-4-5");
+    }
+
+    #[test]
+    fn malformed_anthropic_base_url_names_the_variable() {
+        let err = ProviderRegistry::from_lookup(lookup(&[
+            ("ANTHROPIC_API_KEY", "sk-ant-test"),
+            ("ANTHROPIC_BASE_URL", "ftp://example.com"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("ANTHROPIC_BASE_URL"), "{err}");
     }
 }

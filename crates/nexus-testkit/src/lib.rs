@@ -7,6 +7,8 @@
 //! This crate must never depend on the Nexus crates that talk to these services (e.g.
 //! `nexus-llm`): a fake that shares code with its client would agree with its bugs.
 
+pub mod anthropic;
 pub mod openai;
 
+pub use anthropic::{FakeAnthropic, FakeAnthropicConfig};
 pub use openai::{FakeOpenAi, FakeOpenAiConfig, RecordedRequest, Reply};

@@ -1,0 +1,257 @@
+//! The body pump of a streaming model answer: bytes in, neutral chunks out, under deadlines.
+//!
+//! Once a provider's client has an HTTP 200 with an event stream, [`stream`] reads the first
+//! body bytes before the first-byte deadline, then yields chunks on demand: bytes go through
+//! the [`SseParser`], events through the provider's [`Decode`] implementation. Each body read
+//! is bounded by the idle deadline. A body that breaks before the decoder saw the answer finish
+//! is [`LlmError::StreamInterrupted`]; once the answer is complete, what is left of the body is
+//! drained in the background so the connection returns to the pool.
+//!
+//! Also here, for the same clients: [`read_capped`] (error bodies), [`send_error`] (failures
+//! before any answer) and [`error_chain`].
+//!
+//! This module knows no vendor's JSON; decoders know no I/O.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use nexus_core::llm::{ChunkStream, CompletionChunk, LlmError};
+use tokio::time::{Instant, timeout, timeout_at};
+
+use crate::sse::{DEFAULT_MAX_FRAME, SseEvent, SseParser};
+
+/// The most bytes of an error answer read (the rest is ignored), and of a finished body
+/// drained.
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+/// How long the rest of a finished body is drained so its connection returns to the pool.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+type BodyStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// A vendor's stream decoder: SSE events in, neutral chunks out, no I/O.
+pub(crate) trait Decode: Send + 'static {
+    /// Decodes one event, appending chunks to `out`.
+    fn on_event(
+        &mut self,
+        event: &SseEvent,
+        out: &mut VecDeque<CompletionChunk>,
+    ) -> Result<(), LlmError>;
+
+    /// The body ended: conclude (a last `Done`), or say the answer was cut short.
+    fn on_end(&mut self, out: &mut VecDeque<CompletionChunk>) -> Result<(), LlmError>;
+
+    /// Whether the answer is complete and nothing more is to be read.
+    fn is_done(&self) -> bool;
+
+    /// Whether the answer finished (a broken connection after this point loses nothing).
+    fn has_finished(&self) -> bool;
+}
+
+/// Turns the body of a successful streaming answer into chunks. The first read must arrive
+/// before `deadline` (else [`LlmError::Timeout`] `first_byte`); each later one within `idle`
+/// (else `idle`).
+pub(crate) async fn stream<D: Decode>(
+    response: reqwest::Response,
+    deadline: Instant,
+    idle: Duration,
+    decoder: D,
+) -> Result<ChunkStream, LlmError> {
+    let mut body: BodyStream = Box::pin(response.bytes_stream());
+    let mut pump = Pump::new(idle, decoder);
+    match timeout_at(deadline, body.next()).await {
+        Err(_) => {
+            return Err(LlmError::Timeout {
+                stage: "first_byte",
+            });
+        }
+        Ok(Some(Ok(bytes))) => {
+            pump.sse.feed(&bytes);
+            pump.body = Some(body);
+        }
+        // An empty body or one that broke at once: let the pump report it.
+        Ok(Some(Err(err))) => pump.broken = Some(error_chain(&err)),
+        Ok(None) => {}
+    }
+    let stream = futures::stream::unfold(pump, |mut pump| async move {
+        let item = pump.next().await?;
+        Some((item, pump))
+    });
+    Ok(Box::pin(stream))
+}
+
+/// Reads at most [`MAX_ERROR_BODY`] bytes of a body, each read bounded by `idle`.
+pub(crate) async fn read_capped(
+    body: impl Stream<Item = reqwest::Result<Bytes>>,
+    idle: Duration,
+) -> Vec<u8> {
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::new();
+    while out.len() < MAX_ERROR_BODY {
+        match timeout(idle, body.next()).await {
+            Ok(Some(Ok(bytes))) => {
+                let room = MAX_ERROR_BODY - out.len();
+                out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Maps a failure to send the request (before any answer).
+pub(crate) fn send_error(err: &reqwest::Error) -> LlmError {
+    if err.is_connect() && err.is_timeout() {
+        LlmError::Timeout { stage: "connect" }
+    } else if err.is_timeout() {
+        LlmError::Timeout {
+            stage: "first_byte",
+        }
+    } else {
+        LlmError::Transport {
+            message: error_chain(err),
+        }
+    }
+}
+
+/// An error and its causes, `a: b: c`.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// One read of the body.
+enum Read {
+    Bytes(Bytes),
+    /// The connection broke (the cause, for the log).
+    Broken(String),
+    End,
+}
+
+/// Reads the body and yields decoded chunks, one at a time.
+struct Pump<D> {
+    body: Option<BodyStream>,
+    sse: SseParser,
+    decoder: D,
+    out: VecDeque<CompletionChunk>,
+    idle: Duration,
+    /// The body broke on its first read (the cause, for the log).
+    broken: Option<String>,
+    finished: bool,
+}
+
+impl<D: Decode> Pump<D> {
+    fn new(idle: Duration, decoder: D) -> Pump<D> {
+        Pump {
+            body: None,
+            sse: SseParser::new(DEFAULT_MAX_FRAME),
+            decoder,
+            out: VecDeque::new(),
+            idle,
+            broken: None,
+            finished: false,
+        }
+    }
+
+    async fn next(&mut self) -> Option<Result<CompletionChunk, LlmError>> {
+        loop {
+            if let Some(chunk) = self.out.pop_front() {
+                return Some(Ok(chunk));
+            }
+            if self.finished {
+                return None;
+            }
+            match self.sse.next_event() {
+                Ok(Some(event)) => {
+                    if let Err(err) = self.decoder.on_event(&event, &mut self.out) {
+                        return self.fail(err);
+                    }
+                    if self.decoder.is_done() {
+                        self.close();
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    return self.fail(LlmError::Malformed {
+                        detail: err.to_string(),
+                    });
+                }
+            }
+            let read = match self.body.as_mut() {
+                Some(body) => match timeout(self.idle, body.next()).await {
+                    Err(_) => return self.fail(LlmError::Timeout { stage: "idle" }),
+                    Ok(Some(Ok(bytes))) => Read::Bytes(bytes),
+                    Ok(Some(Err(err))) => Read::Broken(error_chain(&err)),
+                    Ok(None) => Read::End,
+                },
+                None => self.broken.take().map_or(Read::End, Read::Broken),
+            };
+            match read {
+                Read::Bytes(bytes) => self.sse.feed(&bytes),
+                Read::Broken(cause) => {
+                    tracing::debug!(error = %cause, "Model stream broke");
+                    if !self.decoder.has_finished() {
+                        return self.fail(LlmError::StreamInterrupted);
+                    }
+                    self.body = None;
+                    if let Err(err) = self.end() {
+                        return self.fail(err);
+                    }
+                }
+                Read::End => {
+                    self.body = None;
+                    if let Err(err) = self.end() {
+                        return self.fail(err);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The body ended: decode a last unterminated event, then let the decoder conclude.
+    fn end(&mut self) -> Result<(), LlmError> {
+        if let Some(event) = self.sse.finish() {
+            self.decoder.on_event(&event, &mut self.out)?;
+        }
+        self.decoder.on_end(&mut self.out)?;
+        self.finished = true;
+        Ok(())
+    }
+
+    /// Ends the stream with `err`; chunks of the failing event are dropped.
+    fn fail(&mut self, err: LlmError) -> Option<Result<CompletionChunk, LlmError>> {
+        self.finished = true;
+        self.out.clear();
+        self.body = None;
+        Some(Err(err))
+    }
+
+    /// The answer is complete: drain what is left of the body in the background, so the
+    /// connection goes back to the pool, and stop reading.
+    fn close(&mut self) {
+        self.finished = true;
+        if let Some(mut body) = self.body.take() {
+            tokio::spawn(async move {
+                let mut left = MAX_ERROR_BODY;
+                while let Ok(Some(Ok(bytes))) = timeout(DRAIN_TIMEOUT, body.next()).await {
+                    left = left.saturating_sub(bytes.len());
+                    if left == 0 {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+}
