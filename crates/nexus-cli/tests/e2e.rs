@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use nexus_testkit::FakeAnthropic;
 use nexus_testkit::openai::{FakeOpenAi, Reply};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -37,6 +38,16 @@ struct Ports {
 
 /// Starts `nexus serve` in `dir` (data in `dir/nexus-data`) and waits for its ready line.
 async fn serve(dir: &Path, ports: &Ports, fake: &FakeOpenAi) -> Server {
+    serve_with(dir, ports, fake, &[]).await
+}
+
+/// [`serve`] with more environment variables.
+async fn serve_with(
+    dir: &Path,
+    ports: &Ports,
+    fake: &FakeOpenAi,
+    env: &[(&str, String)],
+) -> Server {
     let mut child = Command::new(BIN)
         .arg("serve")
         .current_dir(dir)
@@ -47,6 +58,7 @@ async fn serve(dir: &Path, ports: &Ports, fake: &FakeOpenAi) -> Server {
         .env("OPENAI_API_KEY", fake.api_key())
         .env("OPENAI_BASE_URL", fake.base_url())
         .env("NEXUS_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -354,5 +366,64 @@ async fn usage_shows_the_tokens_and_cost_of_chats() {
     let (ok, _, err) = cli(dir.path(), &server.grpc, &["usage", "--since", "soon"]).await;
     assert!(!ok);
     assert!(err.contains("--since"), "{err}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_chain_of_anthropic_then_openai_answers_when_anthropic_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let openai = FakeOpenAi::start().await;
+    let anthropic = FakeAnthropic::start().await;
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+    };
+    // Anthropic is configured, but with a key it refuses: the first model of the chain fails.
+    let server = serve_with(
+        dir.path(),
+        &ports,
+        &openai,
+        &[
+            ("ANTHROPIC_API_KEY", "sk-ant-wrong-key".to_owned()),
+            ("ANTHROPIC_BASE_URL", anthropic.base_url()),
+        ],
+    )
+    .await;
+    let (ok, _, err) = cli(
+        dir.path(),
+        &server.grpc,
+        &[
+            "agent",
+            "create",
+            "steady",
+            "--model",
+            "anthropic/claude-sonnet-4-5",
+            "--fallback",
+            "openai/gpt-4o-mini",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    openai.push(Reply::text("answered by the fallback").usage(50, 5, 0));
+    let (ok, out, err) = cli(
+        dir.path(),
+        &server.grpc,
+        &["chat", "--agent", "steady", "-m", "hello"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "answered by the fallback");
+    assert!(
+        err.contains("anthropic/claude-sonnet-4-5 failed")
+            && err.contains("answering with openai/gpt-4o-mini"),
+        "the switch is shown: {err}"
+    );
+    assert!(anthropic.request_count() >= 1);
+
+    // Usage is billed to the model that answered.
+    let (ok, out, err) = cli(dir.path(), &server.grpc, &["usage", "--json"]).await;
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["rows"][0]["key"], "openai/gpt-4o-mini", "{report}");
     server.stop().await;
 }
