@@ -21,6 +21,7 @@ pub mod catalog;
 mod classify;
 pub mod error;
 pub mod failover;
+pub mod keys;
 pub mod openai;
 mod pump;
 pub mod registry;
@@ -35,6 +36,7 @@ pub use breaker::{BreakerPolicy, Breakers};
 pub use catalog::{Catalog, CatalogEntry, CatalogError, ModelCard, ModelKind, Prices};
 pub use error::ConfigError;
 pub use failover::{Candidate, ModelChain};
+pub use keys::KeyRotation;
 pub use nexus_core::llm::{
     ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock,
     ImageSource, LlmError, LlmProvider, ModelInfo, StopReason, ToolSpec, Usage,

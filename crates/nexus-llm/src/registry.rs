@@ -14,6 +14,7 @@ use nexus_core::llm::{LlmError, LlmProvider};
 
 use crate::anthropic::{AnthropicConfig, AnthropicProvider};
 use crate::error::ConfigError;
+use crate::keys::KeyRotation;
 use crate::openai::{self, OpenAiConfig, OpenAiProvider};
 use crate::retry::{RetryPolicy, Retrying};
 
@@ -56,6 +57,53 @@ pub fn parse_address(address: &str) -> Result<(&str, &str), LlmError> {
     }
 }
 
+/// The provider configured through `var` and the other variables of `lookup`, wrapped in
+/// [`Retrying`]: one key, or several separated by commas, each with its own provider instance
+/// behind a [`KeyRotation`].
+fn keyed<P: LlmProvider + 'static>(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    var: &str,
+    build: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<Option<P>, ConfigError>,
+) -> Result<Option<Arc<dyn LlmProvider>>, ConfigError> {
+    let keys: Vec<String> = lookup(var)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let provider: Arc<dyn LlmProvider> = if keys.len() <= 1 {
+        match build(lookup)? {
+            Some(provider) => Arc::new(provider),
+            None => return Ok(None),
+        }
+    } else {
+        let mut providers: Vec<Arc<dyn LlmProvider>> = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let one = |name: &str| {
+                if name == var {
+                    Some(key.clone())
+                } else {
+                    lookup(name)
+                }
+            };
+            if let Some(provider) = build(&one)? {
+                providers.push(Arc::new(provider));
+            }
+        }
+        Arc::new(
+            KeyRotation::new(providers).map_err(|e| ConfigError::InvalidEnv {
+                var: "API key list",
+                reason: e.to_string(),
+            })?,
+        )
+    };
+    Ok(Some(Arc::new(Retrying::new(
+        provider,
+        RetryPolicy::default(),
+    ))))
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     provider: Arc<dyn LlmProvider>,
@@ -87,27 +135,28 @@ impl ProviderRegistry {
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<ProviderRegistry, ConfigError> {
+        let lookup: &dyn Fn(&str) -> Option<String> = &lookup;
         let mut registry = ProviderRegistry::new();
-        if let Some(config) = OpenAiConfig::from_lookup(&lookup)? {
-            let provider = Arc::new(OpenAiProvider::new(config)?);
-            registry.register_with_default(
-                Arc::new(Retrying::new(provider, RetryPolicy::default())),
-                OpenAiProvider::default_model(),
-            );
+        if let Some(provider) = keyed(lookup, openai::API_KEY_ENV, |l| {
+            OpenAiConfig::from_lookup(l)?
+                .map(OpenAiProvider::new)
+                .transpose()
+        })? {
+            registry.register_with_default(provider, OpenAiProvider::default_model());
         }
-        if let Some(config) = AnthropicConfig::from_lookup(&lookup)? {
-            let provider = Arc::new(AnthropicProvider::new(config)?);
-            registry.register_with_default(
-                Arc::new(Retrying::new(provider, RetryPolicy::default())),
-                AnthropicProvider::default_model(),
-            );
+        if let Some(provider) = keyed(lookup, "ANTHROPIC_API_KEY", |l| {
+            AnthropicConfig::from_lookup(l)?
+                .map(AnthropicProvider::new)
+                .transpose()
+        })? {
+            registry.register_with_default(provider, AnthropicProvider::default_model());
         }
-        if let Some(config) = OpenAiConfig::openrouter_from_lookup(&lookup)? {
-            let provider = Arc::new(OpenAiProvider::new(config)?);
-            registry.register_with_default(
-                Arc::new(Retrying::new(provider, RetryPolicy::default())),
-                OPENROUTER_DEFAULT_MODEL,
-            );
+        if let Some(provider) = keyed(lookup, openai::OPENROUTER_API_KEY_ENV, |l| {
+            OpenAiConfig::openrouter_from_lookup(l)?
+                .map(OpenAiProvider::new)
+                .transpose()
+        })? {
+            registry.register_with_default(provider, OPENROUTER_DEFAULT_MODEL);
         }
         Ok(registry)
     }
