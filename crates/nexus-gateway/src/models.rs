@@ -9,7 +9,9 @@ use nexus_llm::{
 };
 
 use crate::config::CompatibleProvider;
-use nexus_runtime::ModelResolver;
+use nexus_llm::Tokenizer;
+use nexus_llm::tokens::upper_bound_parts;
+use nexus_runtime::{ModelResolver, RequestParts};
 
 /// The model of new agents when no provider is configured: chats with it fail with a message
 /// naming `OPENAI_API_KEY` until one is.
@@ -53,6 +55,22 @@ impl ModelResolver for RegistryResolver {
             })
             .collect();
         Arc::new(ModelChain::new(candidates, Arc::clone(&self.breakers)))
+    }
+
+    fn fits(&self, address: &str, request: &RequestParts<'_>) -> Option<bool> {
+        let window = u64::from(self.catalog.get(address)?.context_window?);
+        // Room for the answer: what the agent allows, else a quarter of the window up to 4096.
+        let reserve = request.max_output.map_or((window / 4).min(4096), u64::from);
+        let budget = window.saturating_sub(reserve);
+        if upper_bound_parts(request.system, request.messages, request.tools) <= budget {
+            return Some(true);
+        }
+        let tokens = Tokenizer::for_model(address).count_parts(
+            request.system,
+            request.messages,
+            request.tools,
+        );
+        Some(tokens <= budget)
     }
 
     fn cost_micros(&self, address: &str, usage: &Usage) -> Option<i64> {
@@ -107,5 +125,51 @@ pub fn from_registry(
         }),
         default_model,
         configured,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use nexus_core::{ChatMessage, ChatRole};
+    use nexus_llm::CatalogEntry;
+
+    use super::*;
+
+    fn resolver(window: u32) -> RegistryResolver {
+        RegistryResolver {
+            registry: ProviderRegistry::new(),
+            catalog: Catalog::default()
+                .with_entries([CatalogEntry {
+                    id: "openai/small".into(),
+                    context_window: Some(window),
+                    ..CatalogEntry::default()
+                }])
+                .unwrap(),
+            breakers: Arc::new(Breakers::default()),
+        }
+    }
+
+    fn parts<'a>(messages: &'a [ChatMessage], max_output: Option<u32>) -> RequestParts<'a> {
+        RequestParts {
+            system: Some("Be brief."),
+            messages,
+            tools: &[],
+            max_output,
+        }
+    }
+
+    #[test]
+    fn fitting_counts_tokens_against_the_window_minus_the_answer() {
+        let r = resolver(1_000);
+        let short = [ChatMessage::text(ChatRole::User, "hello there")];
+        assert_eq!(r.fits("openai/small", &parts(&short, None)), Some(true));
+        // ~600 tokens of text: fits with 250 kept for the answer, not with 500.
+        let long = [ChatMessage::text(ChatRole::User, "word ".repeat(600))];
+        assert_eq!(r.fits("openai/small", &parts(&long, Some(250))), Some(true));
+        assert_eq!(r.fits("openai/small", &parts(&long, Some(500))), Some(false));
+        // Unknown window: no opinion.
+        assert_eq!(r.fits("openai/unknown", &parts(&long, None)), None);
     }
 }

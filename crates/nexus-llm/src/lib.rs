@@ -27,6 +27,7 @@ mod pump;
 pub mod registry;
 pub mod retry;
 pub mod sse;
+pub mod tokens;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -44,3 +45,4 @@ pub use nexus_core::llm::{
 pub use openai::{OpenAiConfig, OpenAiProvider};
 pub use registry::ProviderRegistry;
 pub use retry::{RetryPolicy, Retrying};
+pub use tokens::Tokenizer;

@@ -21,6 +21,37 @@ pub(crate) fn order_for_turn(history: Vec<Message>, current: &Message) -> Vec<Me
     ordered
 }
 
+/// Whether `message` starts an exchange: a user message that is not tool results.
+fn starts_exchange(message: &ChatMessage) -> bool {
+    message.role == ChatRole::User
+        && !message
+            .content
+            .iter()
+            .any(|b| matches!(b, ContentBlock::ToolResult { .. }))
+}
+
+/// Drops the oldest exchanges of `conversation` (a user message and everything up to the next
+/// one, so no tool call loses its result) until `fits` says it fits, keeping at least the last
+/// exchange. Returns how many messages were dropped.
+pub(crate) fn trim_to_fit(
+    conversation: &mut Vec<ChatMessage>,
+    fits: impl Fn(&[ChatMessage]) -> bool,
+) -> usize {
+    let mut dropped = 0;
+    while !fits(conversation) {
+        let next = conversation
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|(_, m)| starts_exchange(m))
+            .map(|(i, _)| i);
+        let Some(next) = next else { break };
+        conversation.drain(..next);
+        dropped += next;
+    }
+    dropped
+}
+
 /// Converts stored messages into chat messages for a provider.
 ///
 /// Consecutive tool results become one user-side message of `ToolResult` blocks. Tool results
@@ -117,6 +148,50 @@ mod tests {
         let mut m = Message::new(session, ChannelKind::Grpc, dir, role, text);
         m.seq = seq;
         m
+    }
+
+    #[test]
+    fn trimming_drops_whole_oldest_exchanges_and_keeps_the_last() {
+        let user = |t: &str| ChatMessage::text(ChatRole::User, t);
+        let assistant = |t: &str| ChatMessage::text(ChatRole::Assistant, t);
+        let call = ChatMessage {
+            role: ChatRole::Assistant,
+            content: vec![ContentBlock::ToolUse {
+                id: "c1".into(),
+                name: "add".into(),
+                input: json!({}),
+            }],
+        };
+        let result = ChatMessage {
+            role: ChatRole::User,
+            content: vec![ContentBlock::ToolResult {
+                tool_use_id: "c1".into(),
+                content: "2".into(),
+                is_error: false,
+            }],
+        };
+        let full = vec![
+            user("one"),
+            call,
+            result,
+            assistant("it is 2"),
+            user("two"),
+            assistant("ok"),
+            user("three"),
+        ];
+        // Fits once at most three messages remain.
+        let mut conversation = full.clone();
+        let dropped = trim_to_fit(&mut conversation, |c| c.len() <= 3);
+        assert_eq!(dropped, 4, "the tool exchange goes as a whole");
+        assert_eq!(conversation, full[4..]);
+        // Never fits: the last exchange stays.
+        let mut conversation = full.clone();
+        trim_to_fit(&mut conversation, |_| false);
+        assert_eq!(conversation, full[6..]);
+        // Already fits: untouched.
+        let mut conversation = full.clone();
+        assert_eq!(trim_to_fit(&mut conversation, |_| true), 0);
+        assert_eq!(conversation, full);
     }
 
     #[test]

@@ -23,5 +23,5 @@ pub use config::RuntimeConfig;
 pub use error::RuntimeError;
 pub use hub::EventReceiver;
 pub use metrics::Metrics;
-pub use runtime::{ModelResolver, Runtime, Submission, TurnHandle};
+pub use runtime::{ModelResolver, RequestParts, Runtime, Submission, TurnHandle};
 pub use tools::{ToolLimits, ToolRegistry};

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nexus_core::cache::TtlCache;
 use nexus_core::{
-    Agent, AgentId, Attachment, Direction, LlmProvider, Message, MessageId, Metadata, Role,
-    Session, SessionId, TurnErrorKind, TurnEvent, TurnId, Usage,
+    Agent, AgentId, Attachment, ChatMessage, Direction, LlmProvider, Message, MessageId, Metadata,
+    Role, Session, SessionId, ToolSpec, TurnErrorKind, TurnEvent, TurnId, Usage,
 };
 use nexus_store::{
     DedupeKey, EnqueueOutcome, InboxItem, InboxStatus, NewInbound, Store, StoreError,
@@ -38,12 +38,33 @@ pub trait ModelResolver: Send + Sync + fmt::Debug {
     /// configured) fails its turn in the chain with an error naming what to set.
     fn chain(&self, addresses: &[String]) -> Arc<dyn LlmProvider>;
 
+    /// Whether a request of `system`, `messages` and `tools` fits the context window of the
+    /// model at `address` with room for `max_output` tokens of answer; `None` when the window
+    /// is unknown.
+    fn fits(&self, address: &str, request: &RequestParts<'_>) -> Option<bool> {
+        let _ = (address, request);
+        None
+    }
+
     /// The cost of `usage` on the model at `address` in micro-dollars, when its prices are
     /// known.
     fn cost_micros(&self, address: &str, usage: &Usage) -> Option<i64> {
         let _ = (address, usage);
         None
     }
+}
+
+/// The parts of a model request that take room in the context window.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// The system prompt.
+    pub system: Option<&'a str>,
+    /// The conversation.
+    pub messages: &'a [ChatMessage],
+    /// The tool definitions.
+    pub tools: &'a [ToolSpec],
+    /// Room kept for the answer, when the agent sets it.
+    pub max_output: Option<u32>,
 }
 
 /// An inbound message for a session.

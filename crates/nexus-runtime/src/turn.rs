@@ -12,18 +12,18 @@ use chrono::Utc;
 use futures::StreamExt;
 use futures::future::join_all;
 use nexus_core::{
-    Agent, ChannelKind, CompletionChunk, CompletionRequest, DeliveryId, Direction, LlmError,
-    LlmProvider, Message, MessageId, Role, Session, ToolCall, ToolContext, TurnErrorKind,
-    TurnEvent, Usage,
+    Agent, ChannelKind, ChatMessage, CompletionChunk, CompletionRequest, DeliveryId, Direction,
+    LlmError, LlmProvider, Message, MessageId, Role, Session, ToolCall, ToolContext, ToolSpec,
+    TurnErrorKind, TurnEvent, Usage,
 };
 use nexus_store::{
     CommitOutcome, DeliveryStatus, InboxItem, NewDelivery, StoreError, TurnCommit, UsageRecord,
 };
 use tracing::{info, warn};
 
-use crate::context::{order_for_turn, to_chat};
+use crate::context::{order_for_turn, to_chat, trim_to_fit};
 use crate::metrics::{Metrics, ToolLabels};
-use crate::runtime::Shared;
+use crate::runtime::{RequestParts, Shared};
 use crate::tools;
 use crate::worker::Fresh;
 
@@ -287,6 +287,7 @@ impl LoopState<'_> {
         let mut conversation = to_chat(context);
         let max_steps = self.agent.max_steps.max(1);
         for _step in 0..max_steps {
+            self.fit(&mut conversation, &tools);
             let request = CompletionRequest {
                 model: self.agent.model.clone(),
                 system: (!self.agent.system_prompt.is_empty())
@@ -319,6 +320,30 @@ impl LoopState<'_> {
                  max_steps or ask for less"
             ),
         }))
+    }
+
+    /// Drops the oldest exchanges of `conversation` that do not fit the agent's model.
+    fn fit(&self, conversation: &mut Vec<ChatMessage>, tools: &[ToolSpec]) {
+        let models = &self.rt.models;
+        let address = &self.agent.model;
+        let system = (!self.agent.system_prompt.is_empty()).then_some(&*self.agent.system_prompt);
+        let dropped = trim_to_fit(conversation, |messages| {
+            let parts = RequestParts {
+                system,
+                messages,
+                tools,
+                max_output: self.agent.max_output_tokens,
+            };
+            models.fits(address, &parts) != Some(false)
+        });
+        if dropped > 0 {
+            info!(
+                turn_id = %self.item.turn_id,
+                model = %address,
+                dropped,
+                "Oldest messages left out to fit the model's context window"
+            );
+        }
     }
 
     /// One model call, streamed: returns the text and the tool calls it made.
