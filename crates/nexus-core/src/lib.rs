@@ -29,8 +29,9 @@ pub use ids::{
     UserId,
 };
 pub use llm::{
-    ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock, Failover,
-    ImageSource, LlmError, LlmProvider, ModelInfo, StopReason, ToolSpec, Usage,
+    ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock,
+    EmbeddingRequest, EmbeddingTask, Embeddings, Failover, ImageSource, LlmError, LlmProvider,
+    ModelInfo, StopReason, ToolSpec, Usage,
 };
 pub use message::{Attachment, ChannelKind, Direction, Message, Metadata, Role, ToolCall};
 pub use tool::{Tool, ToolContext, ToolError, ToolOutput};

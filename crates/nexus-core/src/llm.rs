@@ -432,6 +432,40 @@ pub struct ModelInfo {
     pub supports_tools: bool,
 }
 
+/// What texts are embedded for (some providers embed queries and documents differently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingTask {
+    /// A search query.
+    Query,
+    /// A document to be found.
+    Document,
+    /// Texts compared with each other.
+    Similarity,
+}
+
+/// Texts to embed with one model.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EmbeddingRequest {
+    /// The model name as the provider knows it.
+    pub model: String,
+    /// The texts, in order.
+    pub inputs: Vec<String>,
+    /// Vector length, for models that can shorten their vectors.
+    pub dimensions: Option<u32>,
+    /// What the vectors are for, when the provider distinguishes.
+    pub task: Option<EmbeddingTask>,
+}
+
+/// The vectors of an [`EmbeddingRequest`], one per input in order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Embeddings {
+    /// One vector per input.
+    pub vectors: Vec<Vec<f32>>,
+    /// Input tokens billed, when reported.
+    pub input_tokens: u64,
+}
+
 /// A model provider: one wire format, one account.
 #[async_trait]
 pub trait LlmProvider: Send + Sync + std::fmt::Debug {
@@ -447,4 +481,12 @@ pub trait LlmProvider: Send + Sync + std::fmt::Debug {
     /// Starts a streaming model call. Errors before the first chunk come back here; errors
     /// after it come through the stream.
     async fn complete(&self, request: CompletionRequest) -> Result<ChunkStream, LlmError>;
+
+    /// Embeds texts; `Err(Unsupported)` from a provider without embeddings.
+    async fn embed(&self, request: EmbeddingRequest) -> Result<Embeddings, LlmError> {
+        let _ = request;
+        Err(LlmError::Unsupported {
+            what: format!("embeddings from provider `{}`", self.name()),
+        })
+    }
 }

@@ -168,7 +168,10 @@ mod tests {
         // ~600 tokens of text: fits with 250 kept for the answer, not with 500.
         let long = [ChatMessage::text(ChatRole::User, "word ".repeat(600))];
         assert_eq!(r.fits("openai/small", &parts(&long, Some(250))), Some(true));
-        assert_eq!(r.fits("openai/small", &parts(&long, Some(500))), Some(false));
+        assert_eq!(
+            r.fits("openai/small", &parts(&long, Some(500))),
+            Some(false)
+        );
         // Unknown window: no opinion.
         assert_eq!(r.fits("openai/unknown", &parts(&long, None)), None);
     }

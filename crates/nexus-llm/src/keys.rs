@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nexus_core::cache::TtlCache;
-use nexus_core::llm::{ChunkStream, CompletionRequest, LlmError, LlmProvider, ModelInfo};
+use nexus_core::llm::{
+    ChunkStream, CompletionRequest, EmbeddingRequest, Embeddings, LlmError, LlmProvider, ModelInfo,
+};
 use tokio::time::Instant;
 use tracing::warn;
 
@@ -190,6 +192,42 @@ impl LlmProvider for KeyRotation {
                 },
             }
         }
+        Self::all_resting(last_error, soonest)
+    }
+
+    async fn embed(&self, request: EmbeddingRequest) -> Result<Embeddings, LlmError> {
+        let n = self.slots.len();
+        let start = self.first_slot(None);
+        let mut last_error = None;
+        let mut soonest: Option<Duration> = None;
+        for step in 0..n {
+            let slot = &self.slots[(start + step) % n];
+            if let Some(left) = slot.resting(Instant::now()) {
+                soonest = Some(soonest.map_or(left, |s| s.min(left)));
+                continue;
+            }
+            match slot.provider.embed(request.clone()).await {
+                Ok(embeddings) => return Ok(embeddings),
+                Err(error) => match rest_for(&error) {
+                    Some(rest) => {
+                        slot.rest(Instant::now() + rest);
+                        soonest = Some(soonest.map_or(rest, |s| s.min(rest)));
+                        last_error = Some(error);
+                    }
+                    None => return Err(error),
+                },
+            }
+        }
+        Self::all_resting(last_error, soonest)
+    }
+}
+
+impl KeyRotation {
+    /// The error when every key is resting.
+    fn all_resting<T>(
+        last_error: Option<LlmError>,
+        soonest: Option<Duration>,
+    ) -> Result<T, LlmError> {
         // Every key is resting. A quota or auth failure of the last key tried says more than a
         // generic rate limit when no key will be back soon.
         match (last_error, soonest) {

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use nexus_core::llm::{ChunkStream, CompletionRequest, LlmError, LlmProvider, ModelInfo};
+use nexus_core::llm::{
+    ChunkStream, CompletionRequest, EmbeddingRequest, Embeddings, LlmError, LlmProvider, ModelInfo,
+};
 
 /// How [`Retrying`] retries.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +143,23 @@ impl LlmProvider for Retrying {
                 error = %error,
                 "Retrying model call"
             );
+            tokio::time::sleep(delay).await;
+            retry += 1;
+        }
+    }
+
+    async fn embed(&self, request: EmbeddingRequest) -> Result<Embeddings, LlmError> {
+        let mut retry = 0u32;
+        loop {
+            let error = match self.inner.embed(request.clone()).await {
+                Ok(embeddings) => return Ok(embeddings),
+                Err(error) => error,
+            };
+            if retry >= self.policy.max_retries || !error.is_retryable() {
+                return Err(error);
+            }
+            let delay = self.policy.delay(retry, error.retry_after());
+            tracing::warn!(provider = self.inner.name(), retry = retry + 1, error = %error, "Retrying embeddings");
             tokio::time::sleep(delay).await;
             retry += 1;
         }

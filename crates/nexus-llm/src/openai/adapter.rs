@@ -1,7 +1,9 @@
 //! [`OpenAiProvider`]: the [`LlmProvider`] implementation over the OpenAI client.
 
 use async_trait::async_trait;
-use nexus_core::llm::{ChunkStream, CompletionRequest, LlmError, LlmProvider, ModelInfo};
+use nexus_core::llm::{
+    ChunkStream, CompletionRequest, EmbeddingRequest, Embeddings, LlmError, LlmProvider, ModelInfo,
+};
 
 use super::client::OpenAiClient;
 use std::sync::Arc;
@@ -86,5 +88,9 @@ impl LlmProvider for OpenAiProvider {
         let tools = self.config.model_takes_tools(&request.model);
         let body = payload::to_body(&request, self.flavor, tools)?;
         self.client.stream(body, &request.model).await
+    }
+
+    async fn embed(&self, request: EmbeddingRequest) -> Result<Embeddings, LlmError> {
+        super::embed::embed(&self.client, &request).await
     }
 }

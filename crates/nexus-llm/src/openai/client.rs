@@ -38,6 +38,7 @@ type BodyStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 pub(crate) struct OpenAiClient {
     http: reqwest::Client,
     url: Url,
+    embeddings_url: Url,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -103,6 +104,7 @@ impl OpenAiClient {
         Ok(OpenAiClient {
             http,
             url: config.chat_completions_url(),
+            embeddings_url: config.endpoint_url("embeddings"),
             first_byte_timeout: config.first_byte_timeout,
             idle_timeout: config.idle_timeout,
         })
@@ -163,6 +165,67 @@ impl OpenAiClient {
         Ok(Box::pin(stream))
     }
 }
+
+impl OpenAiClient {
+    /// POSTs a JSON `body` to `/embeddings` and returns the answer's JSON. The whole call is
+    /// bounded by the first-byte deadline, the body by [`MAX_EMBEDDINGS_BODY`].
+    pub(crate) async fn embeddings(
+        &self,
+        body: Vec<u8>,
+        model: &str,
+    ) -> Result<serde_json::Value, LlmError> {
+        let deadline = Instant::now() + self.first_byte_timeout;
+        let request = self
+            .http
+            .post(self.embeddings_url.clone())
+            .header(header::ACCEPT, "application/json")
+            .body(body);
+        let response = match timeout_at(deadline, request.send()).await {
+            Err(_) => {
+                return Err(LlmError::Timeout {
+                    stage: "first_byte",
+                });
+            }
+            Ok(Err(err)) => return Err(send_error(&err)),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut stream = std::pin::pin!(response.bytes_stream());
+        let mut body = Vec::new();
+        loop {
+            match timeout_at(deadline, stream.next()).await {
+                Err(_) => return Err(LlmError::Timeout { stage: "idle" }),
+                Ok(None) => break,
+                Ok(Some(Err(err))) => {
+                    return Err(LlmError::Transport {
+                        message: error_chain(&err),
+                    });
+                }
+                Ok(Some(Ok(bytes))) => {
+                    if body.len() + bytes.len() > MAX_EMBEDDINGS_BODY {
+                        return Err(LlmError::Malformed {
+                            detail: format!(
+                                "embeddings answer larger than {MAX_EMBEDDINGS_BODY} bytes"
+                            ),
+                        });
+                    }
+                    body.extend_from_slice(&bytes);
+                }
+            }
+        }
+        if !status.is_success() {
+            body.truncate(MAX_ERROR_BODY);
+            return Err(classify::classify(status.as_u16(), &headers, &body, model));
+        }
+        serde_json::from_slice(&body).map_err(|e| LlmError::Malformed {
+            detail: format!("embeddings answer is not JSON: {e}"),
+        })
+    }
+}
+
+/// The most bytes of an embeddings answer read (a batch of large vectors as JSON).
+const MAX_EMBEDDINGS_BODY: usize = 64 * 1024 * 1024;
 
 /// Reads at most [`MAX_ERROR_BODY`] bytes of a body, each read bounded by `idle`.
 async fn read_capped(body: impl Stream<Item = reqwest::Result<Bytes>>, idle: Duration) -> Vec<u8> {

@@ -182,6 +182,15 @@ impl OpenAiConfig {
         Ok(Some(config))
     }
 
+    /// `{base}/{segment}`.
+    pub(crate) fn endpoint_url(&self, segment: &str) -> Url {
+        let mut url = self.base_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(segment);
+        }
+        url
+    }
+
     /// `{base}/chat/completions`.
     pub(crate) fn chat_completions_url(&self) -> Url {
         let mut url = self.base_url.clone();

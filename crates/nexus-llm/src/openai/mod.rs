@@ -13,6 +13,7 @@ mod adapter;
 mod client;
 mod config;
 mod decode;
+mod embed;
 mod payload;
 
 #[cfg(test)]
