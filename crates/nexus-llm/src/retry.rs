@@ -9,8 +9,10 @@
 //! Text a user may have seen is never silently replayed.
 //!
 //! Delays grow exponentially from [`RetryPolicy::initial_delay`] with random jitter; a delay
-//! the provider asked for (`retry-after`) is honoured instead, capped by
-//! [`RetryPolicy::max_delay`]. Sleeping uses `tokio::time`, so tests can pause the clock.
+//! the provider asked for (`retry-after`) is honoured instead. A provider that asks for more
+//! than [`RetryPolicy::max_delay`] is not waited for: the error is returned at once, so a
+//! model chain moves on to its next model instead of sleeping, and a caller without one
+//! learns how long to wait. Sleeping uses `tokio::time`, so tests can pause the clock.
 //!
 //! This module must never classify errors itself or look at message text.
 
@@ -32,7 +34,8 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     /// Delay before the first retry; each later one doubles it. Default: 500 ms.
     pub initial_delay: Duration,
-    /// Upper bound of one delay, including one asked for by the provider. Default: 30 s.
+    /// Upper bound of one backoff delay, and the longest `retry-after` waited for (a longer
+    /// one ends the retries at once). Default: 30 s.
     pub max_delay: Duration,
     /// Share of a backoff delay that is random, from 0.0 (none) to 1.0; a delay `d` becomes
     /// a uniform pick in `[d × (1 − jitter), d]`. Default: 0.5. Not applied to `retry-after`.
@@ -51,6 +54,11 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Whether the provider asked for a longer wait than this policy accepts.
+    fn too_long(&self, error: &LlmError) -> bool {
+        error.retry_after().is_some_and(|d| d > self.max_delay)
+    }
+
     /// The delay before retry number `retry` (0 for the first), given the provider's
     /// `retry_after` when it sent one.
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
@@ -132,7 +140,7 @@ impl LlmProvider for Retrying {
                 },
                 Err(error) => error,
             };
-            if last || !error.is_retryable() {
+            if last || !error.is_retryable() || self.policy.too_long(&error) {
                 return Err(error);
             }
             let delay = self.policy.delay(retry, error.retry_after());
@@ -155,7 +163,10 @@ impl LlmProvider for Retrying {
                 Ok(embeddings) => return Ok(embeddings),
                 Err(error) => error,
             };
-            if retry >= self.policy.max_retries || !error.is_retryable() {
+            if retry >= self.policy.max_retries
+                || !error.is_retryable()
+                || self.policy.too_long(&error)
+            {
                 return Err(error);
             }
             let delay = self.policy.delay(retry, error.retry_after());
@@ -342,7 +353,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retry_after_longer_than_max_delay_is_capped() {
+    async fn retry_after_longer_than_max_delay_is_returned_at_once() {
         let inner = Scripted::new(vec![
             Err(LlmError::RateLimited {
                 retry_after: Some(Duration::from_secs(3600)),
@@ -353,18 +364,21 @@ mod tests {
             max_delay: Duration::from_secs(2),
             ..no_jitter()
         };
-        let retrying = Retrying::new(inner, policy);
+        let retrying = Retrying::new(Arc::clone(&inner) as Arc<dyn LlmProvider>, policy);
         let started = Instant::now();
-        let stream = retrying
+        let err = retrying
             .complete(CompletionRequest::default())
             .await
+            .err()
             .unwrap();
-        assert_eq!(collect(stream).await, vec![done()]);
-        let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100),
-            "{waited:?}"
+        assert_eq!(
+            err,
+            LlmError::RateLimited {
+                retry_after: Some(Duration::from_secs(3600))
+            }
         );
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]
