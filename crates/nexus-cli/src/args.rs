@@ -35,6 +35,9 @@ pub(crate) enum Command {
     ProviderKey(ProviderKeyCommand),
     /// Tokens and cost, per model, agent, user or day.
     Usage(UsageArgs),
+    /// The model catalog: context windows, tool support and prices (built in, plus the
+    /// configuration's [[models]] and [providers.*]).
+    Models(ModelsArgs),
     /// Apply database migrations and exit.
     Migrate(ServerConfigArgs),
     /// Check configuration, database, master key and providers; say what to fix.
@@ -192,6 +195,18 @@ pub(crate) enum SessionCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelsArgs {
+    /// Only this provider's models (e.g. anthropic).
+    #[arg(long)]
+    pub(crate) provider: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) config: ServerConfigArgs,
 }
 
 #[derive(Debug, Args)]

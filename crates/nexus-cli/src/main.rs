@@ -39,6 +39,7 @@ fn main() -> std::process::ExitCode {
             Command::Key(a) => commands::admin::key(a).await,
             Command::ProviderKey(a) => commands::admin::provider_key(a).await,
             Command::Usage(a) => commands::usage::run(a).await,
+            Command::Models(a) => commands::models::run(&a),
             Command::Migrate(a) => commands::migrate::run(a).await,
             Command::Doctor(a) => commands::doctor::run(a).await,
         }

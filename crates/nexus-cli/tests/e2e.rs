@@ -427,3 +427,56 @@ async fn a_chain_of_anthropic_then_openai_answers_when_anthropic_fails() {
     assert_eq!(report["rows"][0]["key"], "openai/gpt-4o-mini", "{report}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn models_lists_the_catalog_with_the_configuration_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("nexus.toml"),
+        "[providers.ollama]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:11434/v1\"\n\
+         [[providers.ollama.models]]\nname = \"llama3.2\"\ncontext_window = 131072\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["models", "--json", "--config", "nexus.toml"])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let models: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let find = |id: &str| {
+        models
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned()
+    };
+    let mini = find("openai/gpt-4o-mini").expect("built-in entry");
+    assert_eq!(mini["context_window"], 128000);
+    assert!(
+        mini["prices_usd_per_million_tokens"]["input"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let local = find("ollama/llama3.2").expect("configured server's model");
+    assert_eq!(local["context_window"], 131072);
+
+    let out = Command::new(BIN)
+        .args(["models", "--provider", "ollama", "--config", "nexus.toml"])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("ollama/llama3.2") && !table.contains("openai/"),
+        "{table}"
+    );
+}

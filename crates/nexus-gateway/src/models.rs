@@ -13,6 +13,9 @@ use nexus_llm::Tokenizer;
 use nexus_llm::tokens::upper_bound_parts;
 use nexus_runtime::{ModelResolver, RequestParts};
 
+/// What the catalog says of a model (for listing it).
+pub use nexus_llm::{ModelCard, ModelKind};
+
 /// The model of new agents when no provider is configured: chats with it fail with a message
 /// naming `OPENAI_API_KEY` until one is.
 pub const FALLBACK_DEFAULT_MODEL: &str = "openai/gpt-4o-mini";
