@@ -1,7 +1,8 @@
 //! Nexus model providers.
 //!
 //! This crate owns the vendor wire formats behind the [`LlmProvider`] seam of `nexus-core`:
-//! the OpenAI provider ([`openai`]), and the mechanisms every provider shares, each in its own
+//! the OpenAI provider ([`openai`]), the Google Gemini provider ([`gemini`]), and the
+//! mechanisms every provider shares, each in its own
 //! module — the SSE parser ([`sse`]), tool-call assembly, error classification, the
 //! [`Retrying`] wrapper ([`retry`]) and the [`ProviderRegistry`] ([`registry`]).
 //!
@@ -16,6 +17,7 @@
 mod assemble;
 mod classify;
 pub mod error;
+pub mod gemini;
 pub mod openai;
 pub mod registry;
 pub mod retry;
@@ -25,6 +27,7 @@ pub mod sse;
 pub mod testing;
 
 pub use error::ConfigError;
+pub use gemini::{GeminiConfig, GeminiProvider};
 pub use nexus_core::llm::{
     ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock,
     ImageSource, LlmError, LlmProvider, ModelInfo, StopReason, ToolSpec, Usage,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use nexus_core::llm::{LlmError, LlmProvider};
 
 use crate::error::ConfigError;
+use crate::gemini::{GeminiConfig, GeminiProvider};
 use crate::openai::{self, OpenAiConfig, OpenAiProvider};
 use crate::retry::{RetryPolicy, Retrying};
 
@@ -73,6 +74,9 @@ impl ProviderRegistry {
     /// The providers configured by the environment, each wrapped in [`Retrying`] with the
     /// default [`RetryPolicy`]: OpenAI when `OPENAI_API_KEY` is set (`OPENAI_BASE_URL`
     /// overrides its base URL). No key anywhere gives an empty registry, not an error.
+    ///
+    /// Gemini when `GEMINI_API_KEY` or `GOOGLE_API_KEY` is set (`GEMINI_BASE_URL` overrides
+    /// its base URL).
     pub fn from_env() -> Result<ProviderRegistry, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -87,6 +91,13 @@ impl ProviderRegistry {
             registry.register_with_default(
                 Arc::new(Retrying::new(provider, RetryPolicy::default())),
                 OpenAiProvider::default_model(),
+            );
+        }
+        if let Some(config) = GeminiConfig::from_lookup(&lookup)? {
+            let provider = Arc::new(GeminiProvider::new(config)?);
+            registry.register_with_default(
+                Arc::new(Retrying::new(provider, RetryPolicy::default())),
+                GeminiProvider::default_model(),
             );
         }
         Ok(registry)
@@ -233,6 +244,39 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn gemini_or_google_key_registers_gemini() {
+        for var in ["GEMINI_API_KEY", "GOOGLE_API_KEY"] {
+            let vars: &'static [(&'static str, &'static str)] = match var {
+                "GEMINI_API_KEY" => &[("GEMINI_API_KEY", "AIza-test")],
+                _ => &[("GOOGLE_API_KEY", "AIza-test")],
+            };
+            let registry = ProviderRegistry::from_lookup(lookup(vars)).unwrap();
+            assert_eq!(registry.names(), vec!["gemini"], "{var}");
+            assert_eq!(
+                registry.first_configured().as_deref(),
+                Some("gemini/gemini-2.5-flash")
+            );
+            let (provider, model) = registry.resolve("gemini/gemini-2.5-pro").unwrap();
+            assert_eq!(
+                (provider.name(), model.as_str()),
+                ("gemini", "gemini-2.5-pro")
+            );
+        }
+        let both = ProviderRegistry::from_lookup(lookup(&[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("GEMINI_API_KEY", "AIza-test"),
+        ]))
+        .unwrap();
+        assert_eq!(both.names(), vec!["openai", "gemini"]);
+        let err = ProviderRegistry::from_lookup(lookup(&[
+            ("GEMINI_API_KEY", "AIza-test"),
+            ("GEMINI_BASE_URL", "not a url"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("GEMINI_BASE_URL"), "{err}");
     }
 
     #[test]

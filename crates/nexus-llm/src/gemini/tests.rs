@@ -1,0 +1,1 @@
+//! The Gemini provider against the fake.
