@@ -7,6 +7,8 @@
 //! This crate must never depend on the Nexus crates that talk to these services (e.g.
 //! `nexus-llm`): a fake that shares code with its client would agree with its bugs.
 
+pub mod gemini;
 pub mod openai;
 
+pub use gemini::{FakeGemini, FakeGeminiConfig};
 pub use openai::{FakeOpenAi, FakeOpenAiConfig, RecordedRequest, Reply};
