@@ -213,7 +213,9 @@ pub(crate) fn http_status_of(name: &str) -> Option<u16> {
 /// A protobuf `Duration` in JSON: decimal seconds with an `s` suffix (`"37s"`, `"0.5s"`).
 pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let secs: f64 = text.trim().strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e9)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //!   are not shown);
 //! - `functionCall` parts, which arrive whole → `ToolUseStart` at once and a complete `ToolUse`
 //!   at the finish, through the shared assembler; ids are minted by [`callid`](super::callid)
-//!   and carry the part's `thoughtSignature`;
+//!   and carry the part's `thoughtSignature` (a signature on a text part, sent with answers
+//!   without calls, is dropped: the neutral types keep only the text there, and Gemini
+//!   validates only the signatures of function calls);
 //! - `finishReason`: `STOP` → `EndTurn`, or `ToolUse` when calls were made (Gemini has no
 //!   separate reason for them); `MAX_TOKENS` → `MaxTokens`; `SAFETY`, `RECITATION`,
 //!   `LANGUAGE`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII` and the image filters →

@@ -112,17 +112,16 @@ struct GenerationConfig {
 
 /// Maps `request` to the wire body.
 pub(crate) fn build(request: &CompletionRequest) -> Result<GenerateContentRequest<'_>, LlmError> {
-    let names: HashMap<&str, &str> = request
-        .messages
-        .iter()
-        .flat_map(|m| &m.content)
-        .filter_map(|block| match block {
-            ContentBlock::ToolUse { id, name, .. } => Some((id.as_str(), name.as_str())),
-            _ => None,
-        })
-        .collect();
+    // Function names by call id, of the calls made so far (a later call with a reused id
+    // wins, so a result finds the call it follows).
+    let mut names: HashMap<&str, &str> = HashMap::new();
     let mut contents: Vec<Content<'_>> = Vec::with_capacity(request.messages.len());
     for message in &request.messages {
+        for block in &message.content {
+            if let ContentBlock::ToolUse { id, name, .. } = block {
+                names.insert(id, name);
+            }
+        }
         let (role, parts) = match message.role {
             ChatRole::User => ("user", user_parts(&message.content, &names)?),
             ChatRole::Assistant => ("model", model_parts(&message.content)?),
@@ -210,8 +209,8 @@ fn user_parts<'a>(
                 let Some(name) = names.get(tool_use_id.as_str()) else {
                     return Err(LlmError::BadRequest {
                         message: format!(
-                            "tool result for `{tool_use_id}` answers no tool call of the \
-                             conversation (Gemini needs the called function's name)"
+                            "tool result for `{tool_use_id}` answers no earlier tool call of \
+                             the conversation (Gemini needs the called function's name)"
                         ),
                     });
                 };

@@ -71,10 +71,8 @@ impl<'a> Cleaner<'a> {
                         out.insert(key.clone(), json!(text));
                     }
                 }
-                "nullable" => {
-                    if value.as_bool() == Some(true) {
-                        out.insert(key.clone(), json!(true));
-                    }
+                "nullable" if value.as_bool() == Some(true) => {
+                    out.insert(key.clone(), json!(true));
                 }
                 "minItems" | "maxItems" | "minLength" | "maxLength" | "minProperties"
                 | "maxProperties" => {
@@ -82,21 +80,18 @@ impl<'a> Cleaner<'a> {
                         out.insert(key.clone(), json!(n));
                     }
                 }
-                "minimum" | "maximum" => {
-                    if value.is_number() {
-                        out.insert(key.clone(), value.clone());
-                    }
+                "minimum" | "maximum" if value.is_number() => {
+                    out.insert(key.clone(), value.clone());
                 }
                 "example" => {
                     out.insert(key.clone(), value.clone());
                 }
-                "propertyOrdering" => {
+                "propertyOrdering"
                     if value
                         .as_array()
-                        .is_some_and(|names| names.iter().all(Value::is_string))
-                    {
-                        out.insert(key.clone(), value.clone());
-                    }
+                        .is_some_and(|names| names.iter().all(Value::is_string)) =>
+                {
+                    out.insert(key.clone(), value.clone());
                 }
                 "enum" => match value.as_array() {
                     Some(items) if !items.is_empty() && items.iter().all(Value::is_string) => {

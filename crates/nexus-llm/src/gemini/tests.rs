@@ -285,6 +285,44 @@ fn tool_results_are_objects_named_after_the_call_they_answer() {
 }
 
 #[test]
+fn a_reused_call_id_names_the_call_it_follows() {
+    let turn = |name: &str| {
+        [
+            ChatMessage {
+                role: ChatRole::Assistant,
+                content: vec![ContentBlock::ToolUse {
+                    id: "call_0".into(),
+                    name: name.into(),
+                    input: json!({}),
+                }],
+            },
+            ChatMessage {
+                role: ChatRole::User,
+                content: vec![ContentBlock::ToolResult {
+                    tool_use_id: "call_0".into(),
+                    content: "done".into(),
+                    is_error: false,
+                }],
+            },
+        ]
+    };
+    let mut messages = vec![ChatMessage::text(ChatRole::User, "go")];
+    messages.extend(turn("first_tool"));
+    messages.extend(turn("second_tool"));
+    let req = CompletionRequest {
+        model: "gemini-2.5-flash".into(),
+        messages,
+        ..CompletionRequest::default()
+    };
+    let body: Value = serde_json::from_slice(&payload::to_body(&req).unwrap()).unwrap();
+    let names: Vec<&Value> = [2, 4]
+        .iter()
+        .map(|i| &body["contents"][i]["parts"][0]["functionResponse"]["name"])
+        .collect();
+    assert_eq!(names, [&json!("first_tool"), &json!("second_tool")]);
+}
+
+#[test]
 fn a_result_for_an_unknown_call_is_refused_before_sending() {
     let mut req = full_request();
     req.messages[2].content[0] = ContentBlock::ToolResult {

@@ -160,8 +160,8 @@ fn camel(key: &str) -> String {
 }
 
 /// The object's entries with keys in camelCase; an unknown key is refused.
-fn fields<'a>(
-    obj: &'a Map<String, Value>,
+fn fields(
+    obj: &Map<String, Value>,
     known: &[&str],
     path: &str,
 ) -> Result<Map<String, Value>, ApiError> {
