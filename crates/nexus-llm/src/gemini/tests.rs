@@ -128,37 +128,39 @@ fn weather_tool() -> ToolSpec {
 }
 
 fn full_request() -> CompletionRequest {
-    CompletionRequest {
+    let mut request = CompletionRequest {
         model: "gemini-2.5-flash".into(),
         system: Some("Be brief.".into()),
-        messages: vec![
-            ChatMessage::text(ChatRole::User, "Weather in Paris?"),
-            ChatMessage {
-                role: ChatRole::Assistant,
-                content: vec![ContentBlock::ToolUse {
-                    id: "call_a".into(),
-                    name: "get_weather".into(),
-                    input: json!({"city": "Paris"}),
-                }],
-            },
-            ChatMessage {
-                role: ChatRole::User,
-                content: vec![
-                    ContentBlock::ToolResult {
-                        tool_use_id: "call_a".into(),
-                        content: "sunny".into(),
-                        is_error: false,
-                    },
-                    ContentBlock::Text {
-                        text: "And tomorrow?".into(),
-                    },
-                ],
-            },
-        ],
         tools: vec![weather_tool()],
         max_output_tokens: Some(300),
         temperature: Some(0.5),
-    }
+        ..CompletionRequest::default()
+    };
+    request.messages = vec![
+        ChatMessage::text(ChatRole::User, "Weather in Paris?"),
+        ChatMessage {
+            role: ChatRole::Assistant,
+            content: vec![ContentBlock::ToolUse {
+                id: "call_a".into(),
+                name: "get_weather".into(),
+                input: json!({"city": "Paris"}),
+            }],
+        },
+        ChatMessage {
+            role: ChatRole::User,
+            content: vec![
+                ContentBlock::ToolResult {
+                    tool_use_id: "call_a".into(),
+                    content: "sunny".into(),
+                    is_error: false,
+                },
+                ContentBlock::Text {
+                    text: "And tomorrow?".into(),
+                },
+            ],
+        },
+    ];
+    request
 }
 
 fn has_key_anywhere(value: &Value, key: &str) -> bool {
