@@ -154,3 +154,78 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
     }
     Ok(url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemini_key_wins_over_google_key_and_bad_url_names_the_variable() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert!(GeminiConfig::from_lookup(vars(&[])).unwrap().is_none());
+        assert!(
+            GeminiConfig::from_lookup(vars(&[("GEMINI_API_KEY", "  ")]))
+                .unwrap()
+                .is_none()
+        );
+        use secrecy::ExposeSecret;
+        let both = GeminiConfig::from_lookup(vars(&[
+            ("GEMINI_API_KEY", "gemini-key"),
+            ("GOOGLE_API_KEY", "google-key"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(both.api_key.expose_secret(), "gemini-key");
+        let google = GeminiConfig::from_lookup(vars(&[("GOOGLE_API_KEY", "google-key")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(google.api_key.expose_secret(), "google-key");
+        assert_eq!(
+            google.base_url.as_str(),
+            "https://generativelanguage.googleapis.com/v1beta"
+        );
+        let err = GeminiConfig::from_lookup(vars(&[
+            ("GEMINI_API_KEY", "k"),
+            ("GEMINI_BASE_URL", "https://example.com/v1beta?key=leak"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("GEMINI_BASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn model_names_map_to_resource_paths_and_odd_ones_are_refused() {
+        for base in ["http://127.0.0.1:9/v1beta", "http://127.0.0.1:9/v1beta/"] {
+            let config = GeminiConfig::new("k").with_base_url(base).unwrap();
+            for (model, path) in [
+                ("gemini-2.5-flash", "models/gemini-2.5-flash"),
+                ("models/gemini-2.5-pro", "models/gemini-2.5-pro"),
+                ("tunedModels/my-model-1", "tunedModels/my-model-1"),
+            ] {
+                assert_eq!(
+                    config.stream_url(model).unwrap().as_str(),
+                    format!("http://127.0.0.1:9/v1beta/{path}:streamGenerateContent?alt=sse")
+                );
+            }
+            for bad in [
+                "",
+                "../admin",
+                "gemini?key=x",
+                "files/abc",
+                "a/b/c",
+                "gemini 2",
+            ] {
+                assert!(
+                    matches!(config.stream_url(bad), Err(LlmError::BadRequest { .. })),
+                    "{bad}"
+                );
+            }
+        }
+    }
+}

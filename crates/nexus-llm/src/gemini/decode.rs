@@ -421,7 +421,13 @@ impl RawJson {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
     use super::*;
+    use crate::gemini::callid::CallOrigin;
+    use crate::sse::SseEvent;
 
     #[test]
     fn raw_json_completes_on_balanced_brackets_ignoring_those_in_strings() {
@@ -447,5 +453,173 @@ mod tests {
         let line = format!("\"{}\",", "a".repeat(1000));
         let err = (0..100).find_map(|_| raw.push(&line).err());
         assert!(matches!(err, Some(LlmError::Malformed { .. })));
+    }
+
+    fn decode(items: &[&str]) -> (Vec<CompletionChunk>, Result<(), LlmError>) {
+        let mut decoder = Decoder::new("gemini-x");
+        let mut out = VecDeque::new();
+        for item in items {
+            let item = match item.strip_prefix("data: ") {
+                Some(data) => SseItem::Event(SseEvent {
+                    event: None,
+                    data: data.to_owned(),
+                }),
+                None => SseItem::Foreign((*item).to_owned()),
+            };
+            if let Err(err) = decoder.on_item(item, &mut out) {
+                return (out.into(), Err(err));
+            }
+        }
+        let end = decoder.on_end(&mut out);
+        (out.into(), end)
+    }
+
+    fn text_chunk(text: &str) -> String {
+        format!(
+            r#"data: {{"candidates":[{{"content":{{"parts":[{{"text":"{text}"}}],"role":"model"}},"index":0}}]}}"#
+        )
+    }
+
+    #[test]
+    fn calls_ending_with_stop_are_tool_use_and_thoughts_are_not_shown() {
+        let (chunks, end) = decode(&[
+            r#"data: {"candidates":[{"content":{"parts":[{"text":"pondering","thought":true},{"text":"Let me check. "}],"role":"model"},"index":0}]}"#,
+            r#"data: {"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"a":1}},"thoughtSignature":"c2ln"},{"functionCall":{"id":"gx1","name":"g"}}],"role":"model"},"finishReason":"STOP","index":0}],"responseId":"r1"}"#,
+        ]);
+        end.unwrap();
+        assert_eq!(
+            chunks[0],
+            CompletionChunk::TextDelta {
+                text: "Let me check. ".into()
+            }
+        );
+        let uses: Vec<(&str, &str, &Value)> = chunks
+            .iter()
+            .filter_map(|c| match c {
+                CompletionChunk::ToolUse { id, name, input } => {
+                    Some((id.as_str(), name.as_str(), input))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(uses.len(), 2);
+        assert_eq!((uses[0].1, uses[0].2), ("f", &json!({"a": 1})));
+        assert_eq!(
+            callid::origin(uses[0].0),
+            CallOrigin::Gemini {
+                signature: Some("c2ln".into())
+            }
+        );
+        assert_eq!(
+            (uses[1].0, uses[1].1, uses[1].2),
+            ("gem_gx1", "g", &json!({}))
+        );
+        assert_eq!(
+            chunks.last(),
+            Some(&CompletionChunk::Done {
+                stop_reason: StopReason::ToolUse
+            })
+        );
+    }
+
+    #[test]
+    fn usage_is_the_latest_report_and_comes_just_before_done() {
+        let (chunks, end) = decode(&[
+            r#"data: {"candidates":[{"content":{"parts":[{"text":"a"}]}}],"usageMetadata":{"promptTokenCount":9}}"#,
+            r#"data: {"candidates":[{"content":{"parts":[{"text":"b"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":2,"toolUsePromptTokenCount":4,"thoughtsTokenCount":5}}"#,
+        ]);
+        end.unwrap();
+        assert_eq!(
+            chunks[2..],
+            [
+                CompletionChunk::Usage {
+                    usage: Usage {
+                        input_tokens: 13,
+                        output_tokens: 7,
+                        cache_read_tokens: 0,
+                        cache_write_tokens: 0
+                    }
+                },
+                CompletionChunk::Done {
+                    stop_reason: StopReason::EndTurn
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn error_objects_in_data_events_are_classified_first_and_in_stream_later() {
+        let error = r#"data: {"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"3s"}]}}"#;
+        let (chunks, end) = decode(&[error]);
+        assert!(chunks.is_empty());
+        assert_eq!(
+            end,
+            Err(LlmError::RateLimited {
+                retry_after: Some(Duration::from_secs(3))
+            })
+        );
+        let (chunks, end) = decode(&[&text_chunk("hi"), error]);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(
+            end,
+            Err(LlmError::InStream {
+                message: "slow down".into()
+            })
+        );
+    }
+
+    #[test]
+    fn pretty_printed_error_lines_without_data_prefix_are_understood() {
+        let (_, end) = decode(&[
+            "[{",
+            r#"  "error": {"#,
+            r#"    "code": 400,"#,
+            r#"    "message": "API key not valid. Please pass a valid API key.","#,
+            r#"    "status": "INVALID_ARGUMENT","#,
+            r#"    "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]"#,
+            "  }",
+            "}]",
+        ]);
+        assert!(matches!(end, Err(LlmError::Auth { .. })), "{end:?}");
+    }
+
+    #[test]
+    fn a_whole_json_array_response_is_decoded() {
+        let (chunks, end) = decode(&[
+            r#"[{"candidates":[{"content":{"parts":[{"text":"Hel"}]}}]},"#,
+            r#"{"candidates":[{"content":{"parts":[{"text":"lo"}]},"finishReason":"STOP"}]}]"#,
+        ]);
+        end.unwrap();
+        assert_eq!(chunks.len(), 3);
+    }
+
+    #[test]
+    fn unusable_finishes_are_errors_and_unknown_ones_end_the_turn() {
+        let (_, end) = decode(&[
+            r#"data: {"candidates":[{"content":{"parts":[]},"finishReason":"MALFORMED_FUNCTION_CALL"}]}"#,
+        ]);
+        assert!(matches!(end, Err(LlmError::InStream { .. })), "{end:?}");
+        let (chunks, end) = decode(&[
+            r#"data: {"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"SOMETHING_NEW"}]}"#,
+        ]);
+        end.unwrap();
+        assert_eq!(
+            chunks.last(),
+            Some(&CompletionChunk::Done {
+                stop_reason: StopReason::EndTurn
+            })
+        );
+    }
+
+    #[test]
+    fn a_call_without_a_name_is_malformed_and_an_end_without_finish_is_interrupted() {
+        let (_, end) = decode(&[
+            r#"data: {"candidates":[{"content":{"parts":[{"functionCall":{"args":{}}}]},"finishReason":"STOP"}]}"#,
+        ]);
+        assert!(matches!(end, Err(LlmError::Malformed { .. })), "{end:?}");
+        let (_, end) = decode(&[&text_chunk("half")]);
+        assert_eq!(end, Err(LlmError::StreamInterrupted));
+        let (_, end) = decode(&["data: {not json"]);
+        assert!(matches!(end, Err(LlmError::Malformed { .. })), "{end:?}");
     }
 }

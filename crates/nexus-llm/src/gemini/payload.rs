@@ -310,3 +310,148 @@ fn tool_response(content: &str, is_error: bool) -> Value {
         (false, parsed) => json!({ "result": parsed }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use nexus_core::llm::ChatMessage;
+
+    use super::*;
+    use crate::gemini::tests::full_request;
+
+    #[test]
+    fn tool_results_are_objects_named_after_the_call_they_answer() {
+        let mut req = full_request();
+        req.tools.clear();
+        req.max_output_tokens = None;
+        req.temperature = None;
+        req.messages[1].content.push(ContentBlock::ToolUse {
+            id: "call_b".into(),
+            name: "lookup".into(),
+            input: Value::Null,
+        });
+        req.messages[1].content.push(ContentBlock::ToolUse {
+            id: "call_c".into(),
+            name: "count".into(),
+            input: json!({}),
+        });
+        req.messages[2].content = vec![
+            ContentBlock::ToolResult {
+                tool_use_id: "call_c".into(),
+                content: "42".into(),
+                is_error: false,
+            },
+            ContentBlock::ToolResult {
+                tool_use_id: "call_b".into(),
+                content: r#"{"rows": [1, 2]}"#.into(),
+                is_error: false,
+            },
+            ContentBlock::ToolResult {
+                tool_use_id: "call_a".into(),
+                content: "service unavailable".into(),
+                is_error: true,
+            },
+        ];
+        let body: Value = serde_json::from_slice(&to_body(&req).unwrap()).unwrap();
+        assert_eq!(
+            body["contents"][2]["parts"],
+            json!([
+                {"functionResponse": {"name": "count", "response": {"result": 42}}},
+                {"functionResponse": {"name": "lookup", "response": {"rows": [1, 2]}}},
+                {"functionResponse": {"name": "get_weather", "response": {"error": "service unavailable"}}}
+            ])
+        );
+        let calls = &body["contents"][1]["parts"];
+        assert_eq!(calls[1]["functionCall"]["args"], json!({}));
+        assert_eq!(calls[0]["thoughtSignature"], FOREIGN_SIGNATURE);
+        assert!(calls[1].get("thoughtSignature").is_none());
+        assert!(body.get("tools").is_none() && body.get("generationConfig").is_none());
+    }
+
+    #[test]
+    fn a_reused_call_id_names_the_call_it_follows() {
+        let turn = |name: &str| {
+            [
+                ChatMessage {
+                    role: ChatRole::Assistant,
+                    content: vec![ContentBlock::ToolUse {
+                        id: "call_0".into(),
+                        name: name.into(),
+                        input: json!({}),
+                    }],
+                },
+                ChatMessage {
+                    role: ChatRole::User,
+                    content: vec![ContentBlock::ToolResult {
+                        tool_use_id: "call_0".into(),
+                        content: "done".into(),
+                        is_error: false,
+                    }],
+                },
+            ]
+        };
+        let mut messages = vec![ChatMessage::text(ChatRole::User, "go")];
+        messages.extend(turn("first_tool"));
+        messages.extend(turn("second_tool"));
+        let req = CompletionRequest {
+            model: "gemini-2.5-flash".into(),
+            messages,
+            ..CompletionRequest::default()
+        };
+        let body: Value = serde_json::from_slice(&to_body(&req).unwrap()).unwrap();
+        let names: Vec<&Value> = [2, 4]
+            .iter()
+            .map(|i| &body["contents"][i]["parts"][0]["functionResponse"]["name"])
+            .collect();
+        assert_eq!(names, [&json!("first_tool"), &json!("second_tool")]);
+    }
+
+    #[test]
+    fn a_result_for_an_unknown_call_is_refused_before_sending() {
+        let mut req = full_request();
+        req.messages[2].content[0] = ContentBlock::ToolResult {
+            tool_use_id: "call_zzz".into(),
+            content: "x".into(),
+            is_error: false,
+        };
+        let err = to_body(&req).unwrap_err();
+        assert!(matches!(err, LlmError::BadRequest { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn url_images_and_model_images_are_unsupported_not_dropped() {
+        let mut req = full_request();
+        req.messages[0].content.push(ContentBlock::Image {
+            source: ImageSource::Url {
+                url: "https://example.com/cat.png".into(),
+            },
+        });
+        assert!(matches!(to_body(&req), Err(LlmError::Unsupported { .. })));
+        let mut req = full_request();
+        req.messages[1].content.push(ContentBlock::Image {
+            source: ImageSource::Base64 {
+                media_type: "image/png".into(),
+                data: "iVBORw0KGgo=".into(),
+            },
+        });
+        assert!(matches!(to_body(&req), Err(LlmError::Unsupported { .. })));
+    }
+
+    #[test]
+    fn empty_messages_are_skipped_and_same_role_turns_merged() {
+        let req = CompletionRequest {
+            model: "gemini-2.5-flash".into(),
+            messages: vec![
+                ChatMessage::text(ChatRole::User, "one"),
+                ChatMessage::text(ChatRole::Assistant, ""),
+                ChatMessage::text(ChatRole::User, "two"),
+            ],
+            ..CompletionRequest::default()
+        };
+        let body: Value = serde_json::from_slice(&to_body(&req).unwrap()).unwrap();
+        assert_eq!(
+            body["contents"],
+            json!([{"role": "user", "parts": [{"text": "one"}, {"text": "two"}]}])
+        );
+        assert!(body.get("systemInstruction").is_none());
+    }
+}

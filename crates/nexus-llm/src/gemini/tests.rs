@@ -1,12 +1,13 @@
 //! The Gemini provider against the fake: the conformance suite, then Gemini wire details.
+//! Tests without a server sit beside their code (`payload`, `decode`, `config`, `schema`,
+//! `callid`).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use nexus_core::llm::{
-    ChatMessage, ChatRole, CompletionChunk, CompletionRequest, ContentBlock, ImageSource, LlmError,
-    LlmProvider, StopReason, ToolSpec, Usage,
+    ChatMessage, ChatRole, CompletionChunk, CompletionRequest, ContentBlock, LlmError, LlmProvider,
+    StopReason, ToolSpec, Usage,
 };
 use nexus_testkit::FakeGemini;
 use nexus_testkit::gemini::Reply;
@@ -15,11 +16,8 @@ use serde_json::{Value, json};
 use super::GeminiProvider;
 use super::callid::{self, CallOrigin, FOREIGN_SIGNATURE};
 use super::config::GeminiConfig;
-use super::decode::Decoder;
-use super::payload;
 use crate::classify::google::SERVER_DEADLINE;
 use crate::retry::{RetryPolicy, Retrying};
-use crate::sse::{SseEvent, SseItem};
 use crate::testing::{self, ContextOverflow, Harness, ProviderOptions, Scenario, WireImage};
 
 /// The Gemini provider in front of a [`FakeGemini`].
@@ -118,7 +116,7 @@ crate::provider_conformance_tests!(GeminiHarness::start().await);
 
 // ---- Gemini wire details ----
 
-fn weather_tool() -> ToolSpec {
+pub(super) fn weather_tool() -> ToolSpec {
     ToolSpec {
         name: "get_weather".into(),
         description: "Weather of a city".into(),
@@ -127,7 +125,7 @@ fn weather_tool() -> ToolSpec {
     }
 }
 
-fn full_request() -> CompletionRequest {
+pub(super) fn full_request() -> CompletionRequest {
     let mut request = CompletionRequest {
         model: "gemini-2.5-flash".into(),
         system: Some("Be brief.".into()),
@@ -235,149 +233,6 @@ async fn request_body_follows_the_generate_content_wire_format() {
         "call ids are never sent"
     );
     assert!(body.get("model").is_none());
-}
-
-#[test]
-fn tool_results_are_objects_named_after_the_call_they_answer() {
-    let mut req = full_request();
-    req.tools.clear();
-    req.max_output_tokens = None;
-    req.temperature = None;
-    req.messages[1].content.push(ContentBlock::ToolUse {
-        id: "call_b".into(),
-        name: "lookup".into(),
-        input: Value::Null,
-    });
-    req.messages[1].content.push(ContentBlock::ToolUse {
-        id: "call_c".into(),
-        name: "count".into(),
-        input: json!({}),
-    });
-    req.messages[2].content = vec![
-        ContentBlock::ToolResult {
-            tool_use_id: "call_c".into(),
-            content: "42".into(),
-            is_error: false,
-        },
-        ContentBlock::ToolResult {
-            tool_use_id: "call_b".into(),
-            content: r#"{"rows": [1, 2]}"#.into(),
-            is_error: false,
-        },
-        ContentBlock::ToolResult {
-            tool_use_id: "call_a".into(),
-            content: "service unavailable".into(),
-            is_error: true,
-        },
-    ];
-    let body: Value = serde_json::from_slice(&payload::to_body(&req).unwrap()).unwrap();
-    assert_eq!(
-        body["contents"][2]["parts"],
-        json!([
-            {"functionResponse": {"name": "count", "response": {"result": 42}}},
-            {"functionResponse": {"name": "lookup", "response": {"rows": [1, 2]}}},
-            {"functionResponse": {"name": "get_weather", "response": {"error": "service unavailable"}}}
-        ])
-    );
-    let calls = &body["contents"][1]["parts"];
-    assert_eq!(calls[1]["functionCall"]["args"], json!({}));
-    assert_eq!(calls[0]["thoughtSignature"], FOREIGN_SIGNATURE);
-    assert!(calls[1].get("thoughtSignature").is_none());
-    assert!(body.get("tools").is_none() && body.get("generationConfig").is_none());
-}
-
-#[test]
-fn a_reused_call_id_names_the_call_it_follows() {
-    let turn = |name: &str| {
-        [
-            ChatMessage {
-                role: ChatRole::Assistant,
-                content: vec![ContentBlock::ToolUse {
-                    id: "call_0".into(),
-                    name: name.into(),
-                    input: json!({}),
-                }],
-            },
-            ChatMessage {
-                role: ChatRole::User,
-                content: vec![ContentBlock::ToolResult {
-                    tool_use_id: "call_0".into(),
-                    content: "done".into(),
-                    is_error: false,
-                }],
-            },
-        ]
-    };
-    let mut messages = vec![ChatMessage::text(ChatRole::User, "go")];
-    messages.extend(turn("first_tool"));
-    messages.extend(turn("second_tool"));
-    let req = CompletionRequest {
-        model: "gemini-2.5-flash".into(),
-        messages,
-        ..CompletionRequest::default()
-    };
-    let body: Value = serde_json::from_slice(&payload::to_body(&req).unwrap()).unwrap();
-    let names: Vec<&Value> = [2, 4]
-        .iter()
-        .map(|i| &body["contents"][i]["parts"][0]["functionResponse"]["name"])
-        .collect();
-    assert_eq!(names, [&json!("first_tool"), &json!("second_tool")]);
-}
-
-#[test]
-fn a_result_for_an_unknown_call_is_refused_before_sending() {
-    let mut req = full_request();
-    req.messages[2].content[0] = ContentBlock::ToolResult {
-        tool_use_id: "call_zzz".into(),
-        content: "x".into(),
-        is_error: false,
-    };
-    let err = payload::to_body(&req).unwrap_err();
-    assert!(matches!(err, LlmError::BadRequest { .. }), "{err:?}");
-}
-
-#[test]
-fn url_images_and_model_images_are_unsupported_not_dropped() {
-    let mut req = full_request();
-    req.messages[0].content.push(ContentBlock::Image {
-        source: ImageSource::Url {
-            url: "https://example.com/cat.png".into(),
-        },
-    });
-    assert!(matches!(
-        payload::to_body(&req),
-        Err(LlmError::Unsupported { .. })
-    ));
-    let mut req = full_request();
-    req.messages[1].content.push(ContentBlock::Image {
-        source: ImageSource::Base64 {
-            media_type: "image/png".into(),
-            data: "iVBORw0KGgo=".into(),
-        },
-    });
-    assert!(matches!(
-        payload::to_body(&req),
-        Err(LlmError::Unsupported { .. })
-    ));
-}
-
-#[test]
-fn empty_messages_are_skipped_and_same_role_turns_merged() {
-    let req = CompletionRequest {
-        model: "gemini-2.5-flash".into(),
-        messages: vec![
-            ChatMessage::text(ChatRole::User, "one"),
-            ChatMessage::text(ChatRole::Assistant, ""),
-            ChatMessage::text(ChatRole::User, "two"),
-        ],
-        ..CompletionRequest::default()
-    };
-    let body: Value = serde_json::from_slice(&payload::to_body(&req).unwrap()).unwrap();
-    assert_eq!(
-        body["contents"],
-        json!([{"role": "user", "parts": [{"text": "one"}, {"text": "two"}]}])
-    );
-    assert!(body.get("systemInstruction").is_none());
 }
 
 #[tokio::test]
@@ -761,244 +616,4 @@ fn debug_of_config_and_provider_never_shows_the_key() {
     let provider = GeminiProvider::new(config).unwrap();
     assert!(!format!("{provider:?}").contains(key));
     assert!(!format!("{provider:#?}").contains("super-secret"));
-}
-
-#[test]
-fn gemini_key_wins_over_google_key_and_bad_url_names_the_variable() {
-    let vars = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    };
-    assert!(GeminiConfig::from_lookup(vars(&[])).unwrap().is_none());
-    assert!(
-        GeminiConfig::from_lookup(vars(&[("GEMINI_API_KEY", "  ")]))
-            .unwrap()
-            .is_none()
-    );
-    use secrecy::ExposeSecret;
-    let both = GeminiConfig::from_lookup(vars(&[
-        ("GEMINI_API_KEY", "gemini-key"),
-        ("GOOGLE_API_KEY", "google-key"),
-    ]))
-    .unwrap()
-    .unwrap();
-    assert_eq!(both.api_key.expose_secret(), "gemini-key");
-    let google = GeminiConfig::from_lookup(vars(&[("GOOGLE_API_KEY", "google-key")]))
-        .unwrap()
-        .unwrap();
-    assert_eq!(google.api_key.expose_secret(), "google-key");
-    assert_eq!(
-        google.base_url.as_str(),
-        "https://generativelanguage.googleapis.com/v1beta"
-    );
-    let err = GeminiConfig::from_lookup(vars(&[
-        ("GEMINI_API_KEY", "k"),
-        ("GEMINI_BASE_URL", "https://example.com/v1beta?key=leak"),
-    ]))
-    .unwrap_err();
-    assert!(err.to_string().contains("GEMINI_BASE_URL"), "{err}");
-}
-
-#[test]
-fn model_names_map_to_resource_paths_and_odd_ones_are_refused() {
-    for base in ["http://127.0.0.1:9/v1beta", "http://127.0.0.1:9/v1beta/"] {
-        let config = GeminiConfig::new("k").with_base_url(base).unwrap();
-        for (model, path) in [
-            ("gemini-2.5-flash", "models/gemini-2.5-flash"),
-            ("models/gemini-2.5-pro", "models/gemini-2.5-pro"),
-            ("tunedModels/my-model-1", "tunedModels/my-model-1"),
-        ] {
-            assert_eq!(
-                config.stream_url(model).unwrap().as_str(),
-                format!("http://127.0.0.1:9/v1beta/{path}:streamGenerateContent?alt=sse")
-            );
-        }
-        for bad in [
-            "",
-            "../admin",
-            "gemini?key=x",
-            "files/abc",
-            "a/b/c",
-            "gemini 2",
-        ] {
-            assert!(
-                matches!(config.stream_url(bad), Err(LlmError::BadRequest { .. })),
-                "{bad}"
-            );
-        }
-    }
-}
-
-// ---- decoding corner cases, without a server ----
-
-fn decode(items: &[&str]) -> (Vec<CompletionChunk>, Result<(), LlmError>) {
-    let mut decoder = Decoder::new("gemini-x");
-    let mut out = VecDeque::new();
-    for item in items {
-        let item = match item.strip_prefix("data: ") {
-            Some(data) => SseItem::Event(SseEvent {
-                event: None,
-                data: data.to_owned(),
-            }),
-            None => SseItem::Foreign((*item).to_owned()),
-        };
-        if let Err(err) = decoder.on_item(item, &mut out) {
-            return (out.into(), Err(err));
-        }
-    }
-    let end = decoder.on_end(&mut out);
-    (out.into(), end)
-}
-
-fn text_chunk(text: &str) -> String {
-    format!(
-        r#"data: {{"candidates":[{{"content":{{"parts":[{{"text":"{text}"}}],"role":"model"}},"index":0}}]}}"#
-    )
-}
-
-#[test]
-fn calls_ending_with_stop_are_tool_use_and_thoughts_are_not_shown() {
-    let (chunks, end) = decode(&[
-        r#"data: {"candidates":[{"content":{"parts":[{"text":"pondering","thought":true},{"text":"Let me check. "}],"role":"model"},"index":0}]}"#,
-        r#"data: {"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"a":1}},"thoughtSignature":"c2ln"},{"functionCall":{"id":"gx1","name":"g"}}],"role":"model"},"finishReason":"STOP","index":0}],"responseId":"r1"}"#,
-    ]);
-    end.unwrap();
-    assert_eq!(
-        chunks[0],
-        CompletionChunk::TextDelta {
-            text: "Let me check. ".into()
-        }
-    );
-    let uses: Vec<(&str, &str, &Value)> = chunks
-        .iter()
-        .filter_map(|c| match c {
-            CompletionChunk::ToolUse { id, name, input } => {
-                Some((id.as_str(), name.as_str(), input))
-            }
-            _ => None,
-        })
-        .collect();
-    assert_eq!(uses.len(), 2);
-    assert_eq!((uses[0].1, uses[0].2), ("f", &json!({"a": 1})));
-    assert_eq!(
-        callid::origin(uses[0].0),
-        CallOrigin::Gemini {
-            signature: Some("c2ln".into())
-        }
-    );
-    assert_eq!(
-        (uses[1].0, uses[1].1, uses[1].2),
-        ("gem_gx1", "g", &json!({}))
-    );
-    assert_eq!(
-        chunks.last(),
-        Some(&CompletionChunk::Done {
-            stop_reason: StopReason::ToolUse
-        })
-    );
-}
-
-#[test]
-fn usage_is_the_latest_report_and_comes_just_before_done() {
-    let (chunks, end) = decode(&[
-        r#"data: {"candidates":[{"content":{"parts":[{"text":"a"}]}}],"usageMetadata":{"promptTokenCount":9}}"#,
-        r#"data: {"candidates":[{"content":{"parts":[{"text":"b"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":2,"toolUsePromptTokenCount":4,"thoughtsTokenCount":5}}"#,
-    ]);
-    end.unwrap();
-    assert_eq!(
-        chunks[2..],
-        [
-            CompletionChunk::Usage {
-                usage: Usage {
-                    input_tokens: 13,
-                    output_tokens: 7,
-                    cache_read_tokens: 0,
-                    cache_write_tokens: 0
-                }
-            },
-            CompletionChunk::Done {
-                stop_reason: StopReason::EndTurn
-            }
-        ]
-    );
-}
-
-#[test]
-fn error_objects_in_data_events_are_classified_first_and_in_stream_later() {
-    let error = r#"data: {"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"3s"}]}}"#;
-    let (chunks, end) = decode(&[error]);
-    assert!(chunks.is_empty());
-    assert_eq!(
-        end,
-        Err(LlmError::RateLimited {
-            retry_after: Some(Duration::from_secs(3))
-        })
-    );
-    let (chunks, end) = decode(&[&text_chunk("hi"), error]);
-    assert_eq!(chunks.len(), 1);
-    assert_eq!(
-        end,
-        Err(LlmError::InStream {
-            message: "slow down".into()
-        })
-    );
-}
-
-#[test]
-fn pretty_printed_error_lines_without_data_prefix_are_understood() {
-    let (_, end) = decode(&[
-        "[{",
-        r#"  "error": {"#,
-        r#"    "code": 400,"#,
-        r#"    "message": "API key not valid. Please pass a valid API key.","#,
-        r#"    "status": "INVALID_ARGUMENT","#,
-        r#"    "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]"#,
-        "  }",
-        "}]",
-    ]);
-    assert!(matches!(end, Err(LlmError::Auth { .. })), "{end:?}");
-}
-
-#[test]
-fn a_whole_json_array_response_is_decoded() {
-    let (chunks, end) = decode(&[
-        r#"[{"candidates":[{"content":{"parts":[{"text":"Hel"}]}}]},"#,
-        r#"{"candidates":[{"content":{"parts":[{"text":"lo"}]},"finishReason":"STOP"}]}]"#,
-    ]);
-    end.unwrap();
-    assert_eq!(chunks.len(), 3);
-}
-
-#[test]
-fn unusable_finishes_are_errors_and_unknown_ones_end_the_turn() {
-    let (_, end) = decode(&[
-        r#"data: {"candidates":[{"content":{"parts":[]},"finishReason":"MALFORMED_FUNCTION_CALL"}]}"#,
-    ]);
-    assert!(matches!(end, Err(LlmError::InStream { .. })), "{end:?}");
-    let (chunks, end) = decode(&[
-        r#"data: {"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"SOMETHING_NEW"}]}"#,
-    ]);
-    end.unwrap();
-    assert_eq!(
-        chunks.last(),
-        Some(&CompletionChunk::Done {
-            stop_reason: StopReason::EndTurn
-        })
-    );
-}
-
-#[test]
-fn a_call_without_a_name_is_malformed_and_an_end_without_finish_is_interrupted() {
-    let (_, end) = decode(&[
-        r#"data: {"candidates":[{"content":{"parts":[{"functionCall":{"args":{}}}]},"finishReason":"STOP"}]}"#,
-    ]);
-    assert!(matches!(end, Err(LlmError::Malformed { .. })), "{end:?}");
-    let (_, end) = decode(&[&text_chunk("half")]);
-    assert_eq!(end, Err(LlmError::StreamInterrupted));
-    let (_, end) = decode(&["data: {not json"]);
-    assert!(matches!(end, Err(LlmError::Malformed { .. })), "{end:?}");
 }

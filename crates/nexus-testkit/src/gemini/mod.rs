@@ -12,8 +12,8 @@
 //! prompts, delays); when the script is empty, [`FakeGeminiConfig`] answers.
 //!
 //! Modules: `config` (defaults), `script` (the [`Reply`] builder), `server` (routes and
-//! handlers), `validate` (request checks), `frames` (response bodies), `embeddings`,
-//! `errors` (error bodies). This module must never contain client code.
+//! handlers), `validate` (request checks), `tools` (function declaration checks), `frames`
+//! (response bodies), `embeddings`, `errors` (error bodies). This module must never contain client code.
 
 mod config;
 mod embeddings;
@@ -21,6 +21,7 @@ mod errors;
 mod frames;
 mod script;
 mod server;
+mod tools;
 mod validate;
 
 #[cfg(test)]

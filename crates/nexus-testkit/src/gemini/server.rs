@@ -163,13 +163,13 @@ async fn model_action(
         return ApiError::model_not_found(model, verb).into_response();
     }
     match verb {
-        "embedContent" => match validate::embed_request(&body, "") {
+        "embedContent" => match embeddings::check_request(&body, "") {
             Ok((text, dimension)) => {
                 json_response(embeddings::single(model, &text, dimension).to_string())
             }
             Err(err) => err.into_response(),
         },
-        "batchEmbedContents" => match validate::batch_embed(&body, model) {
+        "batchEmbedContents" => match embeddings::check_batch(&body, model) {
             Ok(requests) => json_response(embeddings::batch(model, &requests).to_string()),
             Err(err) => err.into_response(),
         },

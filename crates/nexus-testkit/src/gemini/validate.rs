@@ -12,11 +12,12 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::errors::ApiError;
-use super::{Shared, SignedCall};
+use super::{Shared, SignedCall, tools};
 
 /// The signature Google documents for function calls the model did not make; always accepted.
 const FOREIGN_SIGNATURE: &str = "skip_thought_signature_validator";
 
+/// The fields of `GenerateContentRequest`.
 const REQUEST_KEYS: &[&str] = &[
     "model",
     "contents",
@@ -27,8 +28,10 @@ const REQUEST_KEYS: &[&str] = &[
     "generationConfig",
     "cachedContent",
 ];
-const CONTENT_KEYS: &[&str] = &["role", "parts"];
-const PART_KEYS: &[&str] = &[
+/// The fields of `Content`.
+pub(super) const CONTENT_KEYS: &[&str] = &["role", "parts"];
+/// The fields of `Part`.
+pub(super) const PART_KEYS: &[&str] = &[
     "text",
     "inlineData",
     "fileData",
@@ -41,6 +44,7 @@ const PART_KEYS: &[&str] = &[
     "videoMetadata",
     "partMetadata",
 ];
+/// The fields of the `data` oneof of `Part`: exactly one must be set.
 const PART_DATA: &[&str] = &[
     "text",
     "inlineData",
@@ -50,53 +54,7 @@ const PART_DATA: &[&str] = &[
     "executableCode",
     "codeExecutionResult",
 ];
-const TOOL_KEYS: &[&str] = &[
-    "functionDeclarations",
-    "googleSearch",
-    "googleSearchRetrieval",
-    "codeExecution",
-    "urlContext",
-    "computerUse",
-    "fileSearch",
-    "googleMaps",
-];
-const DECLARATION_KEYS: &[&str] = &[
-    "name",
-    "description",
-    "parameters",
-    "parametersJsonSchema",
-    "response",
-    "responseJsonSchema",
-    "behavior",
-];
-/// The fields of the v1beta `Schema` message.
-const SCHEMA_KEYS: &[&str] = &[
-    "type",
-    "format",
-    "title",
-    "description",
-    "nullable",
-    "enum",
-    "maxItems",
-    "minItems",
-    "properties",
-    "required",
-    "minProperties",
-    "maxProperties",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "example",
-    "anyOf",
-    "propertyOrdering",
-    "default",
-    "items",
-    "minimum",
-    "maximum",
-];
-const SCHEMA_TYPES: &[&str] = &[
-    "string", "number", "integer", "boolean", "array", "object", "null",
-];
+/// The fields of `GenerationConfig`.
 const GENERATION_KEYS: &[&str] = &[
     "stopSequences",
     "responseMimeType",
@@ -129,7 +87,7 @@ pub(crate) struct GeneratePlan {
 }
 
 /// `functionDeclarations` → `function_declarations`.
-fn snake(key: &str) -> String {
+pub(super) fn snake(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);
     for c in key.chars() {
         if c.is_ascii_uppercase() {
@@ -143,7 +101,7 @@ fn snake(key: &str) -> String {
 }
 
 /// `function_declarations` → `functionDeclarations`.
-fn camel(key: &str) -> String {
+pub(super) fn camel(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     let mut upper = false;
     for c in key.chars() {
@@ -160,7 +118,7 @@ fn camel(key: &str) -> String {
 }
 
 /// The object's entries with keys in camelCase; an unknown key is refused.
-fn fields(
+pub(super) fn fields(
     obj: &Map<String, Value>,
     known: &[&str],
     path: &str,
@@ -176,7 +134,7 @@ fn fields(
     Ok(out)
 }
 
-fn join(path: &str, field: &str) -> String {
+pub(super) fn join(path: &str, field: &str) -> String {
     if path.is_empty() {
         snake(field)
     } else {
@@ -185,11 +143,11 @@ fn join(path: &str, field: &str) -> String {
 }
 
 /// `Invalid value at 'path' (TYPE), value`.
-fn invalid_value(path: &str, kind: &str, value: &Value) -> ApiError {
+pub(super) fn invalid_value(path: &str, kind: &str, value: &Value) -> ApiError {
     ApiError::invalid_payload(path, format!("Invalid value at '{path}' ({kind}), {value}"))
 }
 
-fn as_object<'a>(
+pub(super) fn as_object<'a>(
     value: &'a Value,
     path: &str,
     kind: &str,
@@ -199,7 +157,7 @@ fn as_object<'a>(
         .ok_or_else(|| invalid_value(path, kind, value))
 }
 
-fn as_array<'a>(value: &'a Value, path: &str) -> Result<&'a [Value], ApiError> {
+pub(super) fn as_array<'a>(value: &'a Value, path: &str) -> Result<&'a [Value], ApiError> {
     match value {
         Value::Array(items) => Ok(items),
         _ => Err(ApiError::invalid_payload(
@@ -240,7 +198,7 @@ pub(crate) fn generate(body: &Value, shared: &Shared) -> Result<GeneratePlan, Ap
         }
     }
     if let Some(tools) = request.get("tools") {
-        check_tools(as_array(tools, "tools")?)?;
+        tools::check(as_array(tools, "tools")?)?;
     }
     if let Some(config) = request.get("generationConfig") {
         check_generation_config(config)?;
@@ -590,147 +548,6 @@ fn check_signatures(turns: &[Turn], shared: &Shared) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_tools(tools: &[Value]) -> Result<(), ApiError> {
-    for (t, tool) in tools.iter().enumerate() {
-        let path = format!("tools[{t}]");
-        let tool = as_object(
-            tool,
-            &path,
-            "type.googleapis.com/google.ai.generativelanguage.v1beta.Tool",
-        )?;
-        let tool = fields(tool, TOOL_KEYS, &path)?;
-        let Some(declarations) = tool.get("functionDeclarations") else {
-            continue;
-        };
-        let at = format!("{path}.function_declarations");
-        for (d, declaration) in as_array(declarations, &at)?.iter().enumerate() {
-            let at = format!("{at}[{d}]");
-            let declaration = as_object(
-                declaration,
-                &at,
-                "type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionDeclaration",
-            )?;
-            let declaration = fields(declaration, DECLARATION_KEYS, &at)?;
-            let name = declaration
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if !valid_function_name(name) {
-                return Err(ApiError::invalid(format!(
-                    "* GenerateContentRequest.{at}.name: Invalid function name. Must start with a \
-                     letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), \
-                     dots (.), colons (:), or dashes (-), with a maximum length of 64.\n"
-                )));
-            }
-            if let Some(parameters) = declaration.get("parameters") {
-                let at = format!("{at}.parameters");
-                check_schema(parameters, &at, true)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn valid_function_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.len() <= 64
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
-}
-
-fn check_schema(schema: &Value, path: &str, top: bool) -> Result<(), ApiError> {
-    let obj = as_object(
-        schema,
-        path,
-        "type.googleapis.com/google.ai.generativelanguage.v1beta.Schema",
-    )?;
-    let schema = fields(obj, SCHEMA_KEYS, path)?;
-    let kind = match schema.get("type") {
-        None => None,
-        Some(Value::String(kind)) if SCHEMA_TYPES.contains(&kind.to_ascii_lowercase().as_str()) => {
-            Some(kind.to_ascii_lowercase())
-        }
-        Some(Value::Array(_)) => {
-            return Err(ApiError::invalid_payload(
-                &format!("{path}.type"),
-                format!(
-                    "Invalid JSON payload received. Proto field is not repeating, cannot start \
-                     list at '{path}.type'."
-                ),
-            ));
-        }
-        Some(other) => {
-            return Err(invalid_value(
-                &format!("{path}.type"),
-                "type.googleapis.com/google.ai.generativelanguage.v1beta.Type",
-                other,
-            ));
-        }
-    };
-    if let Some(values) = schema.get("enum") {
-        for (e, value) in as_array(values, &format!("{path}.enum"))?
-            .iter()
-            .enumerate()
-        {
-            if !value.is_string() {
-                return Err(invalid_value(
-                    &format!("{path}.enum[{e}]"),
-                    "TYPE_STRING",
-                    value,
-                ));
-            }
-        }
-    }
-    let properties = match schema.get("properties") {
-        Some(Value::Object(properties)) => Some(properties),
-        Some(other) => {
-            return Err(invalid_value(
-                &format!("{path}.properties"),
-                "type.googleapis.com/google.ai.generativelanguage.v1beta.Schema",
-                other,
-            ));
-        }
-        None => None,
-    };
-    if top && kind.as_deref() == Some("object") && properties.is_some_and(Map::is_empty) {
-        return Err(ApiError::invalid(format!(
-            "* GenerateContentRequest.{path}.properties: should be non-empty for OBJECT type\n"
-        )));
-    }
-    for (p, (_, property)) in properties.into_iter().flatten().enumerate() {
-        check_schema(property, &format!("{path}.properties[{p}].value"), false)?;
-    }
-    if let Some(required) = schema.get("required") {
-        for (r, name) in as_array(required, &format!("{path}.required"))?
-            .iter()
-            .enumerate()
-        {
-            let known = name
-                .as_str()
-                .is_some_and(|n| properties.is_some_and(|p| p.contains_key(n)));
-            if !known {
-                return Err(ApiError::invalid(format!(
-                    "* GenerateContentRequest.{path}.required[{r}]: property is not defined\n"
-                )));
-            }
-        }
-    }
-    if let Some(items) = schema.get("items") {
-        check_schema(items, &format!("{path}.items"), false)?;
-    }
-    if let Some(branches) = schema.get("anyOf") {
-        for (b, branch) in as_array(branches, &format!("{path}.any_of"))?
-            .iter()
-            .enumerate()
-        {
-            check_schema(branch, &format!("{path}.any_of[{b}]"), false)?;
-        }
-    }
-    Ok(())
-}
-
 fn check_generation_config(config: &Value) -> Result<(), ApiError> {
     let path = "generation_config";
     let config = as_object(
@@ -766,148 +583,6 @@ fn check_generation_config(config: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Checks an `embedContent` body (or one request of a batch, at `path`); returns the texts of
-/// its parts and the asked dimension.
-pub(crate) fn embed_request(body: &Value, path: &str) -> Result<(String, Option<usize>), ApiError> {
-    let request = as_object(
-        body,
-        path,
-        "type.googleapis.com/google.ai.generativelanguage.v1beta.EmbedContentRequest",
-    )?;
-    let request = fields(
-        request,
-        &[
-            "model",
-            "content",
-            "taskType",
-            "title",
-            "outputDimensionality",
-        ],
-        path,
-    )?;
-    let at = join(path, "content");
-    let Some(content) = request.get("content") else {
-        return Err(ApiError::invalid(format!(
-            "* EmbedContentRequest.{}: content is not specified\n",
-            if path.is_empty() {
-                "content".to_owned()
-            } else {
-                at
-            }
-        )));
-    };
-    let content = as_object(
-        content,
-        &at,
-        "type.googleapis.com/google.ai.generativelanguage.v1beta.Content",
-    )?;
-    let content = fields(content, CONTENT_KEYS, &at)?;
-    let parts = match content.get("parts") {
-        Some(parts) => as_array(parts, &format!("{at}.parts"))?,
-        None => &[][..],
-    };
-    if parts.is_empty() {
-        return Err(ApiError::invalid(format!(
-            "* EmbedContentRequest.{at}.parts: contents.parts must not be empty.\n"
-        )));
-    }
-    let mut text = String::new();
-    for (j, part) in parts.iter().enumerate() {
-        let at = format!("{at}.parts[{j}]");
-        let part = as_object(
-            part,
-            &at,
-            "type.googleapis.com/google.ai.generativelanguage.v1beta.Part",
-        )?;
-        let part = fields(part, PART_KEYS, &at)?;
-        match part.get("text") {
-            Some(Value::String(t)) => text.push_str(t),
-            _ => {
-                return Err(ApiError::invalid(format!(
-                    "* EmbedContentRequest.{at}.data: only text parts can be embedded\n"
-                )));
-            }
-        }
-    }
-    let dimension = match request.get("outputDimensionality") {
-        None | Some(Value::Null) => None,
-        Some(d) => match d.as_u64() {
-            Some(n) if (1..=3072).contains(&n) => usize::try_from(n).ok(),
-            _ => {
-                return Err(ApiError::invalid(format!(
-                    "* EmbedContentRequest.{}: output_dimensionality must be between 1 and 3072\n",
-                    join(path, "outputDimensionality")
-                )));
-            }
-        },
-    };
-    if let Some(task) = request.get("taskType").and_then(Value::as_str) {
-        const TASKS: &[&str] = &[
-            "TASK_TYPE_UNSPECIFIED",
-            "RETRIEVAL_QUERY",
-            "RETRIEVAL_DOCUMENT",
-            "SEMANTIC_SIMILARITY",
-            "CLASSIFICATION",
-            "CLUSTERING",
-            "QUESTION_ANSWERING",
-            "FACT_VERIFICATION",
-            "CODE_RETRIEVAL_QUERY",
-        ];
-        if !TASKS.contains(&task) {
-            return Err(invalid_value(
-                &join(path, "taskType"),
-                "type.googleapis.com/google.ai.generativelanguage.v1beta.TaskType",
-                &Value::String(task.to_owned()),
-            ));
-        }
-    }
-    Ok((text, dimension))
-}
-
-/// Checks a `batchEmbedContents` body for `model`; returns each request's text and dimension.
-pub(crate) fn batch_embed(
-    body: &Value,
-    model: &str,
-) -> Result<Vec<(String, Option<usize>)>, ApiError> {
-    let Some(obj) = body.as_object() else {
-        return Err(ApiError::invalid_payload(
-            "",
-            "Invalid JSON payload received. Unexpected token.",
-        ));
-    };
-    let request = fields(obj, &["requests"], "")?;
-    let requests = match request.get("requests") {
-        Some(requests) => as_array(requests, "requests")?,
-        None => &[][..],
-    };
-    if requests.is_empty() {
-        return Err(ApiError::invalid(
-            "* BatchEmbedContentsRequest.requests: requests must not be empty\n",
-        ));
-    }
-    if requests.len() > 100 {
-        return Err(ApiError::invalid(
-            "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n",
-        ));
-    }
-    let expected = format!("models/{model}");
-    requests
-        .iter()
-        .enumerate()
-        .map(|(i, request)| {
-            let path = format!("requests[{i}]");
-            let named = request.get("model").and_then(Value::as_str).unwrap_or("");
-            if named != expected {
-                return Err(ApiError::invalid(format!(
-                    "* BatchEmbedContentsRequest.model: {path}.model: model `{named}` does not \
-                     match the batch model `{expected}`\n"
-                )));
-            }
-            embed_request(request, &path)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -917,15 +592,5 @@ mod tests {
         assert_eq!(snake("functionDeclarations"), "function_declarations");
         assert_eq!(camel("function_declarations"), "functionDeclarations");
         assert_eq!(camel("parts"), "parts");
-    }
-
-    #[test]
-    fn function_names_follow_the_api_pattern() {
-        for ok in ["get_weather", "_x", "a.b:c-d", &"a".repeat(64)] {
-            assert!(valid_function_name(ok), "{ok}");
-        }
-        for bad in ["", "1abc", "has space", &"a".repeat(65), "é"] {
-            assert!(!valid_function_name(bad), "{bad}");
-        }
     }
 }
