@@ -75,8 +75,8 @@ impl ProviderRegistry {
     /// default [`RetryPolicy`]: OpenAI when `OPENAI_API_KEY` is set (`OPENAI_BASE_URL`
     /// overrides its base URL). No key anywhere gives an empty registry, not an error.
     ///
-    /// Gemini when `GEMINI_API_KEY` or `GOOGLE_API_KEY` is set (`GEMINI_BASE_URL` overrides
-    /// its base URL).
+    /// Gemini is registered the same way when `GEMINI_API_KEY` or `GOOGLE_API_KEY` is set
+    /// (`GEMINI_BASE_URL` overrides its base URL).
     pub fn from_env() -> Result<ProviderRegistry, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -248,13 +248,13 @@ mod tests {
 
     #[test]
     fn gemini_or_google_key_registers_gemini() {
-        for var in ["GEMINI_API_KEY", "GOOGLE_API_KEY"] {
-            let vars: &'static [(&'static str, &'static str)] = match var {
-                "GEMINI_API_KEY" => &[("GEMINI_API_KEY", "AIza-test")],
-                _ => &[("GOOGLE_API_KEY", "AIza-test")],
-            };
+        let alone: [&'static [(&'static str, &'static str)]; 2] = [
+            &[("GEMINI_API_KEY", "AIza-test")],
+            &[("GOOGLE_API_KEY", "AIza-test")],
+        ];
+        for vars in alone {
             let registry = ProviderRegistry::from_lookup(lookup(vars)).unwrap();
-            assert_eq!(registry.names(), vec!["gemini"], "{var}");
+            assert_eq!(registry.names(), vec!["gemini"], "{vars:?}");
             assert_eq!(
                 registry.first_configured().as_deref(),
                 Some("gemini/gemini-2.5-flash")
