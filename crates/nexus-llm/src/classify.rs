@@ -11,12 +11,17 @@
 //! ([`classify_anthropic_event`]).
 //!
 //! This module must never retry, log, or read anything but the status, headers and body.
+//!
+//! Google's APIs answer errors in another shape (`google.rpc.Status`); they are classified by
+//! [`google`], which shares the `retry-after` reading and message shortening of this module.
 
 use std::time::{Duration, SystemTime};
 
 use nexus_core::llm::LlmError;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
+
+pub(crate) mod google;
 
 /// The longest message kept from an error body, in bytes.
 const MAX_MESSAGE: usize = 1024;
@@ -69,7 +74,7 @@ pub(crate) fn error_info(body: &[u8]) -> ErrorInfo {
     }
 }
 
-fn shorten(mut text: String) -> String {
+pub(crate) fn shorten(mut text: String) -> String {
     if text.len() > MAX_MESSAGE {
         let mut cut = MAX_MESSAGE;
         while !text.is_char_boundary(cut) {

@@ -1,7 +1,8 @@
 //! Nexus model providers.
 //!
 //! This crate owns the vendor wire formats behind the [`LlmProvider`] seam of `nexus-core`:
-//! the OpenAI provider ([`openai`]), and the mechanisms every provider shares, each in its own
+//! the OpenAI provider ([`openai`]), the Google Gemini provider ([`gemini`]), and the
+//! mechanisms every provider shares, each in its own
 //! module — the SSE parser ([`sse`]), tool-call assembly, error classification, the
 //! [`Retrying`] wrapper ([`retry`]) and the [`ProviderRegistry`] ([`registry`]).
 //! The Anthropic provider ([`anthropic`]) shares them, and the body pump (`pump`).
@@ -21,6 +22,7 @@ pub mod catalog;
 mod classify;
 pub mod error;
 pub mod failover;
+pub mod gemini;
 pub mod keys;
 pub mod openai;
 mod pump;
@@ -37,6 +39,7 @@ pub use breaker::{BreakerPolicy, Breakers};
 pub use catalog::{Catalog, CatalogEntry, CatalogError, ModelCard, ModelKind, Prices};
 pub use error::ConfigError;
 pub use failover::{Candidate, ModelChain};
+pub use gemini::{GeminiConfig, GeminiProvider};
 pub use keys::KeyRotation;
 pub use nexus_core::llm::{
     ChatMessage, ChatRole, ChunkStream, CompletionChunk, CompletionRequest, ContentBlock,

@@ -14,6 +14,7 @@ use nexus_core::llm::{LlmError, LlmProvider};
 
 use crate::anthropic::{AnthropicConfig, AnthropicProvider};
 use crate::error::ConfigError;
+use crate::gemini::{GeminiConfig, GeminiProvider};
 use crate::keys::KeyRotation;
 use crate::openai::{self, OpenAiConfig, OpenAiProvider};
 use crate::retry::{RetryPolicy, Retrying};
@@ -127,6 +128,9 @@ impl ProviderRegistry {
     /// overrides its base URL). No key anywhere gives an empty registry, not an error.
     /// Anthropic is registered when `ANTHROPIC_API_KEY` is set (`ANTHROPIC_BASE_URL`
     /// overrides its base URL), after OpenAI.
+    ///
+    /// Gemini is registered the same way when `GEMINI_API_KEY` or `GOOGLE_API_KEY` is set
+    /// (`GEMINI_BASE_URL` overrides its base URL).
     pub fn from_env() -> Result<ProviderRegistry, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -150,6 +154,19 @@ impl ProviderRegistry {
                 .transpose()
         })? {
             registry.register_with_default(provider, AnthropicProvider::default_model());
+        }
+        // Gemini reads GEMINI_API_KEY, else GOOGLE_API_KEY: the list of keys is in that one.
+        let gemini_var = if lookup("GEMINI_API_KEY").is_some_and(|v| !v.trim().is_empty()) {
+            "GEMINI_API_KEY"
+        } else {
+            "GOOGLE_API_KEY"
+        };
+        if let Some(provider) = keyed(lookup, gemini_var, |l| {
+            GeminiConfig::from_lookup(l)?
+                .map(GeminiProvider::new)
+                .transpose()
+        })? {
+            registry.register_with_default(provider, GeminiProvider::default_model());
         }
         if let Some(provider) = keyed(lookup, openai::OPENROUTER_API_KEY_ENV, |l| {
             OpenAiConfig::openrouter_from_lookup(l)?
@@ -302,6 +319,39 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn gemini_or_google_key_registers_gemini() {
+        let alone: [&'static [(&'static str, &'static str)]; 2] = [
+            &[("GEMINI_API_KEY", "AIza-test")],
+            &[("GOOGLE_API_KEY", "AIza-test")],
+        ];
+        for vars in alone {
+            let registry = ProviderRegistry::from_lookup(lookup(vars)).unwrap();
+            assert_eq!(registry.names(), vec!["gemini"], "{vars:?}");
+            assert_eq!(
+                registry.first_configured().as_deref(),
+                Some("gemini/gemini-2.5-flash")
+            );
+            let (provider, model) = registry.resolve("gemini/gemini-2.5-pro").unwrap();
+            assert_eq!(
+                (provider.name(), model.as_str()),
+                ("gemini", "gemini-2.5-pro")
+            );
+        }
+        let both = ProviderRegistry::from_lookup(lookup(&[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("GEMINI_API_KEY", "AIza-test"),
+        ]))
+        .unwrap();
+        assert_eq!(both.names(), vec!["openai", "gemini"]);
+        let err = ProviderRegistry::from_lookup(lookup(&[
+            ("GEMINI_API_KEY", "AIza-test"),
+            ("GEMINI_BASE_URL", "not a url"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("GEMINI_BASE_URL"), "{err}");
     }
 
     #[test]

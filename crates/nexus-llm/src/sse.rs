@@ -9,6 +9,11 @@
 //! A hostile or broken server cannot make us buffer without bound: one frame (the pending
 //! line plus the data of the event being built) is capped at [`SseParser::max_frame`] bytes.
 //!
+//! Some servers mix lines that are no SSE field at all into an event stream (Gemini sends an
+//! error as plain, pretty-printed JSON lines). The standard ignores such lines; a parser made
+//! with [`SseParser::keep_foreign_lines`] hands them out as [`SseItem::Foreign`] instead, in
+//! order with the events, through [`SseParser::next_item`].
+//!
 //! This module knows nothing of any provider's JSON.
 
 /// The default cap of one frame: 1 MiB.
@@ -21,6 +26,17 @@ pub struct SseEvent {
     pub event: Option<String>,
     /// The `data:` lines, joined with `\n`.
     pub data: String,
+}
+
+/// One item of a stream read with [`SseParser::next_item`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseItem {
+    /// A dispatched event.
+    Event(SseEvent),
+    /// A line that is neither a field (`data`, `event`, `id`, `retry`), a comment nor blank,
+    /// without its line end. Only produced by a parser made with
+    /// [`SseParser::keep_foreign_lines`].
+    Foreign(String),
 }
 
 /// Why a stream could not be parsed.
@@ -50,6 +66,8 @@ pub struct SseParser {
     max_frame: usize,
     /// Whether the leading byte-order mark has been checked.
     bom_checked: bool,
+    /// Whether lines that are no SSE field are handed out as [`SseItem::Foreign`].
+    keep_foreign: bool,
 }
 
 impl Default for SseParser {
@@ -69,7 +87,16 @@ impl SseParser {
             event: None,
             max_frame,
             bom_checked: false,
+            keep_foreign: false,
         }
+    }
+
+    /// Makes [`next_item`](Self::next_item) hand out lines that are no SSE field (see
+    /// [`SseItem::Foreign`]) instead of ignoring them.
+    #[must_use]
+    pub fn keep_foreign_lines(mut self) -> SseParser {
+        self.keep_foreign = true;
+        self
     }
 
     /// The frame cap in bytes.
@@ -92,17 +119,31 @@ impl SseParser {
         }
     }
 
-    /// The next complete event, `Ok(None)` when more bytes are needed.
+    /// The next complete event, `Ok(None)` when more bytes are needed. Foreign lines are
+    /// skipped, even with [`keep_foreign_lines`](Self::keep_foreign_lines).
     pub fn next_event(&mut self) -> Result<Option<SseEvent>, SseError> {
+        loop {
+            match self.next_item()? {
+                Some(SseItem::Event(event)) => return Ok(Some(event)),
+                Some(SseItem::Foreign(_)) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next complete event or foreign line, `Ok(None)` when more bytes are needed.
+    pub fn next_item(&mut self) -> Result<Option<SseItem>, SseError> {
         while let Some(line) = self.take_line() {
             let line = std::str::from_utf8(&line).map_err(|_| SseError::InvalidUtf8)?;
             if line.is_empty() {
                 if let Some(event) = self.dispatch() {
-                    return Ok(Some(event));
+                    return Ok(Some(SseItem::Event(event)));
                 }
                 continue;
             }
-            self.field(line)?;
+            if !self.field(line)? && self.keep_foreign {
+                return Ok(Some(SseItem::Foreign(line.to_owned())));
+            }
         }
         if self.buf.len() - self.pos + self.data.len() > self.max_frame {
             return Err(SseError::FrameTooLarge {
@@ -118,6 +159,29 @@ impl SseParser {
         self.buf.clear();
         self.pos = 0;
         self.dispatch()
+    }
+
+    /// [`finish`](Self::finish) for a parser made with
+    /// [`keep_foreign_lines`](Self::keep_foreign_lines): the pending event, then the
+    /// unterminated last line when it is foreign (a JSON body without a final line end).
+    pub fn finish_items(&mut self) -> Result<Vec<SseItem>, SseError> {
+        let rest = self.buf.get(self.pos..).unwrap_or_default().to_vec();
+        let mut items: Vec<SseItem> = self.finish().map(SseItem::Event).into_iter().collect();
+        if !self.keep_foreign || rest.is_empty() {
+            return Ok(items);
+        }
+        let line = std::str::from_utf8(&rest).map_err(|_| SseError::InvalidUtf8)?;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let is_field = line.is_empty()
+            || line.starts_with(':')
+            || matches!(
+                line.split_once(':').map_or(line, |(name, _)| name),
+                "data" | "event" | "id" | "retry"
+            );
+        if !is_field {
+            items.push(SseItem::Foreign(line.to_owned()));
+        }
+        Ok(items)
     }
 
     /// Takes one line off the buffer, without its terminator. A trailing `\r` waits for the
@@ -139,9 +203,10 @@ impl SseParser {
         Some(line)
     }
 
-    fn field(&mut self, line: &str) -> Result<(), SseError> {
+    /// Applies one non-blank line; `false` when it is no SSE field (nor a comment).
+    fn field(&mut self, line: &str) -> Result<bool, SseError> {
         if line.starts_with(':') {
-            return Ok(());
+            return Ok(true);
         }
         let (name, value) = match line.split_once(':') {
             Some((name, value)) => (name, value.strip_prefix(' ').unwrap_or(value)),
@@ -161,9 +226,10 @@ impl SseParser {
                 }
             }
             "event" => self.event = Some(value.to_owned()),
-            _ => {}
+            "id" | "retry" => {}
+            _ => return Ok(false),
         }
-        Ok(())
+        Ok(true)
     }
 
     fn dispatch(&mut self) -> Option<SseEvent> {
@@ -274,6 +340,47 @@ mod tests {
         let frames: Vec<u8> = b"data: 0123456789\n\n".repeat(50);
         p.feed(&frames);
         assert_eq!(all(&mut p).len(), 50);
+    }
+
+    #[test]
+    fn foreign_lines_are_skipped_by_default_and_kept_in_order_on_request() {
+        let input = b"data: one\r\n\r\n{\r\n  \"error\": {}\r\n}\r\nid: 3\r\n: c\r\ndata: two\n\n";
+        let mut p = SseParser::default();
+        p.feed(input);
+        assert_eq!(all(&mut p), vec![data("one"), data("two")]);
+        let mut p = SseParser::default().keep_foreign_lines();
+        p.feed(input);
+        let mut items = Vec::new();
+        while let Some(item) = p.next_item().unwrap() {
+            items.push(item);
+        }
+        assert_eq!(
+            items,
+            vec![
+                SseItem::Event(data("one")),
+                SseItem::Foreign("{".into()),
+                SseItem::Foreign("  \"error\": {}".into()),
+                SseItem::Foreign("}".into()),
+                SseItem::Event(data("two")),
+            ]
+        );
+    }
+
+    #[test]
+    fn finish_items_keeps_an_unterminated_foreign_line_but_not_a_cut_data_line() {
+        let mut p = SseParser::default().keep_foreign_lines();
+        p.feed(b"data: a\n{\"error\":1}");
+        assert_eq!(p.next_item().unwrap(), None);
+        assert_eq!(
+            p.finish_items().unwrap(),
+            vec![
+                SseItem::Event(data("a")),
+                SseItem::Foreign("{\"error\":1}".into())
+            ]
+        );
+        let mut p = SseParser::default().keep_foreign_lines();
+        p.feed(b"data: {\"cut");
+        assert_eq!(p.finish_items().unwrap(), vec![]);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! `nexus-llm`): a fake that shares code with its client would agree with its bugs.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 
 pub use anthropic::{FakeAnthropic, FakeAnthropicConfig};
+pub use gemini::{FakeGemini, FakeGeminiConfig};
 pub use openai::{FakeOpenAi, FakeOpenAiConfig, RecordedRequest, Reply};

@@ -6,6 +6,9 @@
 //! - each tool result becomes its own `role: tool` message, placed before the rest of the
 //!   user message that carried it (so it directly follows the calls it answers);
 //! - images become `image_url` parts (base64 as a `data:` URL);
+//! - a tool call id longer than the API's 40 characters (another provider's, e.g. a Gemini id
+//!   carrying a thought signature) is replaced by a stable hash, the same for the call and its
+//!   result;
 //! - `stream: true` with `stream_options.include_usage`, and `max_completion_tokens` (OpenAI)
 //!   or `max_tokens` (OpenRouter and other servers);
 //! - no tools for a model configured without tool support.
@@ -59,7 +62,7 @@ enum WireMessage<'a> {
         tool_calls: Vec<WireToolCall<'a>>,
     },
     Tool {
-        tool_call_id: &'a str,
+        tool_call_id: Cow<'a, str>,
         content: Cow<'a, str>,
     },
 }
@@ -85,7 +88,7 @@ struct ImageUrl<'a> {
 
 #[derive(Debug, Serialize)]
 struct WireToolCall<'a> {
-    id: &'a str,
+    id: Cow<'a, str>,
     #[serde(rename = "type")]
     kind: &'static str,
     function: WireFunctionCall<'a>,
@@ -190,7 +193,7 @@ fn map_user<'a>(message: &'a ChatMessage, out: &mut Vec<WireMessage<'a>>) -> Res
                 content,
                 is_error,
             } => out.push(WireMessage::Tool {
-                tool_call_id: tool_use_id,
+                tool_call_id: wire_id(tool_use_id),
                 content: if *is_error {
                     Cow::Owned(format!("Error: {content}"))
                 } else {
@@ -224,7 +227,7 @@ fn map_assistant(message: &ChatMessage) -> Result<WireMessage<'_>, LlmError> {
         match block {
             ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(t),
             ContentBlock::ToolUse { id, name, input } => tool_calls.push(WireToolCall {
-                id,
+                id: wire_id(id),
                 kind: "function",
                 function: WireFunctionCall {
                     name,
@@ -261,5 +264,43 @@ fn image_url(source: &ImageSource) -> Cow<'_, str> {
             Cow::Owned(format!("data:{media_type};base64,{data}"))
         }
         ImageSource::Url { url } => Cow::Borrowed(url),
+    }
+}
+
+/// The longest tool call id the API accepts (`string_above_max_length` beyond).
+const MAX_CALL_ID: usize = 40;
+
+/// `id`, or a stable `call_…` hash of it when it is longer than [`MAX_CALL_ID`].
+fn wire_id(id: &str) -> Cow<'_, str> {
+    if id.len() <= MAX_CALL_ID {
+        return Cow::Borrowed(id);
+    }
+    let fnv = |basis: u64| {
+        id.bytes().fold(basis, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    Cow::Owned(format!(
+        "call_{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(0x6c62_272e_07bb_0142)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_foreign_call_ids_are_hashed_the_same_for_call_and_result() {
+        let long = format!("gem_0123456789abcdef_b{}", "A".repeat(300));
+        let short = wire_id(&long);
+        assert!(
+            short.len() <= MAX_CALL_ID && short.starts_with("call_"),
+            "{short}"
+        );
+        assert_eq!(short, wire_id(&long));
+        assert_ne!(short, wire_id(&format!("{long}B")));
+        assert_eq!(wire_id("call_abc"), "call_abc");
     }
 }

@@ -9,7 +9,9 @@ use nexus_core::llm::{
 };
 use serde_json::json;
 
-use super::{Harness, Outcome, ProviderOptions, Scenario, WireImage, request, run};
+use super::{
+    ContextOverflow, Harness, Outcome, ProviderOptions, Scenario, WireImage, request, run,
+};
 use crate::retry::{RetryPolicy, Retrying};
 
 fn weather_tool() -> ToolSpec {
@@ -283,11 +285,22 @@ pub async fn exhausted_quota_is_quota_exceeded(h: &impl Harness) {
     );
 }
 
-/// A too-long conversation is `ContextLengthExceeded`.
+/// A too-long conversation is `ContextLengthExceeded` (or, for a vendor that says so only in
+/// prose, `BadRequest`), and never worth a retry.
 pub async fn context_overflow_is_context_length_exceeded(h: &impl Harness) {
     let outcome = call_default(h, Scenario::ContextLengthExceeded).await;
+    match h.context_overflow() {
+        ContextOverflow::Typed => assert!(
+            matches!(outcome.error, Some(LlmError::ContextLengthExceeded { .. })),
+            "{outcome:?}"
+        ),
+        ContextOverflow::ProseOnly => assert!(
+            matches!(outcome.error, Some(LlmError::BadRequest { .. })),
+            "{outcome:?}"
+        ),
+    }
     assert!(
-        matches!(outcome.error, Some(LlmError::ContextLengthExceeded { .. })),
+        outcome.error.as_ref().is_some_and(|e| !e.is_retryable()),
         "{outcome:?}"
     );
 }

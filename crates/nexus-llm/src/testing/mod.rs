@@ -64,6 +64,19 @@ pub enum Scenario {
     Stall(Duration),
 }
 
+/// How a vendor reports, on the wire, a conversation longer than the model's context window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextOverflow {
+    /// With a structured code or type: the provider must answer
+    /// [`LlmError::ContextLengthExceeded`].
+    Typed,
+    /// Only in the prose of a generic invalid-argument error (Gemini: 400 `INVALID_ARGUMENT`
+    /// "The input token count (…) exceeds the maximum …"). Providers never read message
+    /// text, so the provider must answer [`LlmError::BadRequest`]: as final, never retried.
+    ProseOnly,
+}
+
 /// How the harness builds the provider under test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderOptions {
@@ -106,6 +119,12 @@ pub trait Harness: Send + Sync {
     fn last_request_images(&self) -> Vec<WireImage>;
     /// How many model calls the fake received.
     fn request_count(&self) -> u64;
+    /// How the vendor reports a context window overflow. The default,
+    /// [`ContextOverflow::Typed`], is the strict expectation; only a vendor without a
+    /// structured signal overrides it.
+    fn context_overflow(&self) -> ContextOverflow {
+        ContextOverflow::Typed
+    }
 }
 
 /// What one call produced: its chunks, and the error that ended it, if any.

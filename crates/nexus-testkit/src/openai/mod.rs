@@ -11,7 +11,7 @@
 //! `errors` (error bodies). This module must never contain client code.
 
 mod config;
-mod embeddings;
+pub(crate) mod embeddings;
 mod errors;
 mod frames;
 mod script;
