@@ -92,3 +92,31 @@ async fn a_provider_without_embeddings_says_so() {
         other => panic!("expected Unsupported, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn gemini_embeds_in_batches_of_a_hundred_with_task_types() {
+    let fake = nexus_testkit::FakeGemini::start().await;
+    let key = fake.api_key().to_owned();
+    let base = fake.base_url();
+    let registry = ProviderRegistry::from_lookup(|name| match name {
+        "GEMINI_API_KEY" => Some(key.clone()),
+        "GEMINI_BASE_URL" => Some(base.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let (provider, model) = registry.resolve("gemini/gemini-embedding-001").unwrap();
+    let inputs: Vec<String> = (0..150).map(|i| format!("doc {}", i % 10)).collect();
+    let out = provider
+        .embed(EmbeddingRequest {
+            model,
+            inputs,
+            dimensions: Some(32),
+            task: Some(nexus_core::llm::EmbeddingTask::Document),
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.vectors.len(), 150);
+    assert!(out.vectors.iter().all(|v| v.len() == 32));
+    assert_eq!(out.vectors[3], out.vectors[13]);
+    assert_ne!(out.vectors[3], out.vectors[4]);
+}

@@ -1,7 +1,9 @@
 //! [`GeminiProvider`]: the [`LlmProvider`] implementation over the Gemini client.
 
 use async_trait::async_trait;
-use nexus_core::llm::{ChunkStream, CompletionRequest, LlmError, LlmProvider, ModelInfo};
+use nexus_core::llm::{
+    ChunkStream, CompletionRequest, EmbeddingRequest, Embeddings, LlmError, LlmProvider, ModelInfo,
+};
 
 use super::client::GeminiClient;
 use super::config::GeminiConfig;
@@ -27,6 +29,7 @@ const MODELS: &[(&str, u32)] = &[
 #[derive(Debug, Clone)]
 pub struct GeminiProvider {
     client: GeminiClient,
+    config: GeminiConfig,
 }
 
 impl GeminiProvider {
@@ -35,6 +38,7 @@ impl GeminiProvider {
     pub fn new(config: GeminiConfig) -> Result<GeminiProvider, ConfigError> {
         Ok(GeminiProvider {
             client: GeminiClient::new(&config)?,
+            config,
         })
     }
 
@@ -68,5 +72,9 @@ impl LlmProvider for GeminiProvider {
     async fn complete(&self, request: CompletionRequest) -> Result<ChunkStream, LlmError> {
         let body = payload::to_body(&request)?;
         self.client.stream(body, &request.model).await
+    }
+
+    async fn embed(&self, request: EmbeddingRequest) -> Result<Embeddings, LlmError> {
+        super::embed::embed(&self.client, &self.config, &request).await
     }
 }

@@ -124,6 +124,66 @@ impl GeminiClient {
     }
 }
 
+/// The most bytes of an embeddings answer read.
+const MAX_EMBEDDINGS_BODY: usize = 64 * 1024 * 1024;
+
+impl GeminiClient {
+    /// POSTs a JSON `body` to `url` (not streamed) and returns the answer's JSON; the whole
+    /// call is bounded by the first-byte deadline.
+    pub(crate) async fn post_json(
+        &self,
+        url: url::Url,
+        body: Vec<u8>,
+        model: &str,
+    ) -> Result<serde_json::Value, LlmError> {
+        let deadline = Instant::now() + self.config.first_byte_timeout;
+        let request = self
+            .http
+            .post(url)
+            .header(header::ACCEPT, "application/json")
+            .body(body);
+        let response = match timeout_at(deadline, request.send()).await {
+            Err(_) => {
+                return Err(LlmError::Timeout {
+                    stage: "first_byte",
+                });
+            }
+            Ok(Err(err)) => return Err(send_error(&err)),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut stream = std::pin::pin!(response.bytes_stream());
+        let mut bytes = Vec::new();
+        loop {
+            match timeout_at(deadline, stream.next()).await {
+                Err(_) => return Err(LlmError::Timeout { stage: "idle" }),
+                Ok(None) => break,
+                Ok(Some(Err(err))) => {
+                    return Err(LlmError::Transport {
+                        message: error_chain(&err),
+                    });
+                }
+                Ok(Some(Ok(chunk))) => {
+                    if bytes.len() + chunk.len() > MAX_EMBEDDINGS_BODY {
+                        return Err(LlmError::Malformed {
+                            detail: format!("answer larger than {MAX_EMBEDDINGS_BODY} bytes"),
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+            }
+        }
+        if !status.is_success() {
+            bytes.truncate(MAX_ERROR_BODY);
+            return Err(google::classify(status.as_u16(), &headers, &bytes, model));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| LlmError::Malformed {
+            detail: format!("answer is not JSON: {e}"),
+        })
+    }
+}
+
 /// Reads at most [`MAX_ERROR_BODY`] bytes of a body, each read bounded by `idle`.
 async fn read_capped(body: impl Stream<Item = reqwest::Result<Bytes>>, idle: Duration) -> Vec<u8> {
     let mut body = std::pin::pin!(body);

@@ -104,6 +104,27 @@ impl GeminiConfig {
     }
 }
 
+impl GeminiConfig {
+    /// `{base}/models/{model}:batchEmbedContents`.
+    pub(crate) fn batch_embed_url(&self, model: &str) -> Result<Url, LlmError> {
+        let (collection, id) = model_resource(model)?;
+        let mut url = self.base_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .push(collection)
+                .push(&format!("{id}:batchEmbedContents"));
+        }
+        Ok(url)
+    }
+
+    /// The `models/…` resource name of `model`, as embedding requests repeat it.
+    pub(crate) fn resource_name(model: &str) -> Result<String, LlmError> {
+        let (collection, id) = model_resource(model)?;
+        Ok(format!("{collection}/{id}"))
+    }
+}
+
 /// Splits a model name into its collection (`models` or `tunedModels`) and id, refusing names
 /// that would change the path.
 fn model_resource(model: &str) -> Result<(&'static str, &str), LlmError> {

@@ -19,6 +19,7 @@ mod callid;
 mod client;
 mod config;
 mod decode;
+mod embed;
 mod payload;
 mod schema;
 
