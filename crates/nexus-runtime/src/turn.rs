@@ -13,8 +13,8 @@ use futures::StreamExt;
 use futures::future::join_all;
 use nexus_core::{
     Agent, ChannelKind, ChatMessage, CompletionChunk, CompletionRequest, DeliveryId, Direction,
-    LlmError, LlmProvider, Message, MessageId, Role, Session, ToolCall, ToolContext, ToolSpec,
-    TurnErrorKind, TurnEvent, Usage,
+    LlmError, LlmProvider, Message, MessageId, Role, Session, StopReason, ToolCall, ToolContext,
+    ToolSpec, TurnErrorKind, TurnEvent, Usage,
 };
 use nexus_store::{
     CommitOutcome, DeliveryStatus, InboxItem, NewDelivery, StoreError, TurnCommit, UsageRecord,
@@ -394,7 +394,21 @@ impl LoopState<'_> {
                     usage.add(&u);
                     saw_usage = true;
                 }
-                Ok(CompletionChunk::Done { .. }) => break,
+                Ok(CompletionChunk::Done { stop_reason }) => {
+                    if stop_reason == StopReason::ContentFilter
+                        && text.is_empty()
+                        && calls.is_empty()
+                    {
+                        self.record_usage(usage, saw_usage, charged);
+                        return Err(StepError::Failed(Failure {
+                            kind: TurnErrorKind::Provider,
+                            message: "the model's provider withheld the answer under its \
+                                      content policy; rephrase the message or use another model"
+                                .to_owned(),
+                        }));
+                    }
+                    break;
+                }
                 Ok(CompletionChunk::Cost { micros }) => {
                     charged = Some(charged.unwrap_or(0).saturating_add(micros));
                 }

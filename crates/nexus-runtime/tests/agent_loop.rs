@@ -402,3 +402,21 @@ async fn submissions_after_shutdown_are_refused() {
         .unwrap_err();
     assert!(matches!(err, nexus_runtime::RuntimeError::ShuttingDown));
 }
+
+#[tokio::test]
+async fn an_answer_withheld_by_a_content_filter_fails_the_turn_with_a_clear_message() {
+    let h = Harness::new().await;
+    h.fake.push(Reply::text("").finish_reason("content_filter"));
+    let session = h.new_session().await;
+    let mut turn = h.submit(&session, "something the provider filters").await;
+    let events = collect(&mut turn.events).await;
+    match events.last() {
+        Some(TurnEvent::Error {
+            kind: TurnErrorKind::Provider,
+            message,
+        }) => assert!(message.contains("content policy"), "{message}"),
+        other => panic!("expected a provider error, got {other:?}"),
+    }
+    let history = h.store.list_messages(session.id, 0, 0).await.unwrap();
+    assert_eq!(history.len(), 1, "no empty answer is stored");
+}
