@@ -12,8 +12,77 @@ use nexus_core::llm::{
 use nexus_testkit::{FakeOpenAi, Reply};
 use serde_json::json;
 
+use std::sync::Arc;
+
 use super::OpenAiProvider;
 use super::config::{Flavor, OpenAiConfig};
+use super::tests::{last_request_images, reply_for};
+use crate::testing::{ContextOverflow, Harness, ProviderOptions, Scenario, WireImage};
+
+/// The OpenAI provider in its OpenRouter flavor, in front of the fake answering as OpenRouter
+/// does; the conformance suite runs against it as against every provider.
+struct OpenRouterHarness {
+    fake: FakeOpenAi,
+}
+
+impl Harness for OpenRouterHarness {
+    fn provider(&self, options: ProviderOptions) -> Arc<dyn LlmProvider> {
+        let key = if options.valid_key {
+            self.fake.api_key().to_owned()
+        } else {
+            "sk-or-v1-not-the-right-key".to_owned()
+        };
+        let base = self.fake.base_url();
+        let mut config = OpenAiConfig::openrouter_from_lookup(|name| match name {
+            "OPENROUTER_API_KEY" => Some(key.clone()),
+            "OPENROUTER_BASE_URL" => Some(base.clone()),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap();
+        config.first_byte_timeout = options.first_byte_timeout;
+        config.idle_timeout = options.idle_timeout;
+        config.connect_timeout = Duration::from_secs(2);
+        Arc::new(OpenAiProvider::new(config).unwrap())
+    }
+
+    fn model(&self) -> String {
+        "meta-llama/llama-3.3-70b-instruct".to_owned()
+    }
+
+    fn script(&self, scenario: Scenario) {
+        // OpenRouter's differences: 402 for credits, errors with numeric codes, comments and
+        // cost in streams, an error chunk after the 200.
+        let reply = match scenario {
+            Scenario::QuotaExceeded => Reply::error(402, "insufficient_credits"),
+            other => reply_for(other),
+        };
+        self.fake.push(reply.openrouter());
+    }
+
+    fn last_request_images(&self) -> Vec<WireImage> {
+        last_request_images(&self.fake)
+    }
+
+    fn request_count(&self) -> u64 {
+        self.fake.request_count()
+    }
+
+    /// OpenRouter reports an overflow as a 400 whose numeric code is the status: the kind is
+    /// only in the prose.
+    fn context_overflow(&self) -> ContextOverflow {
+        ContextOverflow::ProseOnly
+    }
+}
+
+mod openrouter_conformance {
+    use super::OpenRouterHarness;
+    use nexus_testkit::FakeOpenAi;
+
+    crate::provider_conformance_tests!(OpenRouterHarness {
+        fake: FakeOpenAi::start().await
+    });
+}
 
 fn openrouter(fake: &FakeOpenAi) -> OpenAiProvider {
     let vars = [

@@ -56,55 +56,62 @@ impl Harness for OpenAiHarness {
     }
 
     fn script(&self, scenario: Scenario) {
-        let reply = match scenario {
-            Scenario::Text(text) => Reply::text(text),
-            Scenario::TextWithUsage(text, u) => {
-                Reply::text(text).usage(u.input_tokens, u.output_tokens, u.cache_read_tokens)
-            }
-            Scenario::MaxTokens(text) => Reply::text(text).finish_reason("length"),
-            Scenario::ToolCalls(calls) => Reply::tool_calls(calls),
-            Scenario::RateLimited(delay) => {
-                Reply::error(429, "rate_limit_exceeded").retry_after(delay)
-            }
-            Scenario::QuotaExceeded => Reply::error(429, "insufficient_quota"),
-            Scenario::ContextLengthExceeded => Reply::error(400, "context_length_exceeded"),
-            Scenario::BadRequest => Reply::error(400, "invalid_value"),
-            Scenario::ServerError => Reply::error(500, "server_error"),
-            Scenario::Overloaded => Reply::error(503, "server_error"),
-            Scenario::CutAfter(n) => Reply::cut_after(n),
-            Scenario::Malformed => Reply::malformed(),
-            Scenario::InStreamError => Reply::in_stream_error(),
-            Scenario::Noisy(text) => Reply::text(text).noisy(),
-            Scenario::SlowFirstByte(delay) => Reply::text("too late").first_byte_delay(delay),
-            Scenario::Stall(delay) => Reply::text("one two three").token_delay(delay),
-        };
-        self.fake.push(reply);
+        self.fake.push(reply_for(scenario));
     }
 
     fn last_request_images(&self) -> Vec<WireImage> {
-        let Some(request) = self.fake.last_request() else {
-            return Vec::new();
-        };
-        let mut images = Vec::new();
-        for message in request.body["messages"].as_array().into_iter().flatten() {
-            for part in message["content"].as_array().into_iter().flatten() {
-                if part["type"] != "image_url" {
-                    continue;
-                }
-                let url = part["image_url"]["url"].as_str().unwrap_or_default();
-                let (head, data) = url.split_once(";base64,").unwrap_or_default();
-                images.push(WireImage {
-                    media_type: head.trim_start_matches("data:").to_owned(),
-                    data: data.to_owned(),
-                });
-            }
-        }
-        images
+        last_request_images(&self.fake)
     }
 
     fn request_count(&self) -> u64 {
         self.fake.request_count()
     }
+}
+
+/// The fake's reply for a conformance scenario.
+pub(super) fn reply_for(scenario: Scenario) -> Reply {
+    match scenario {
+        Scenario::Text(text) => Reply::text(text),
+        Scenario::TextWithUsage(text, u) => {
+            Reply::text(text).usage(u.input_tokens, u.output_tokens, u.cache_read_tokens)
+        }
+        Scenario::MaxTokens(text) => Reply::text(text).finish_reason("length"),
+        Scenario::ToolCalls(calls) => Reply::tool_calls(calls),
+        Scenario::RateLimited(delay) => Reply::error(429, "rate_limit_exceeded").retry_after(delay),
+        Scenario::QuotaExceeded => Reply::error(429, "insufficient_quota"),
+        Scenario::ContextLengthExceeded => Reply::error(400, "context_length_exceeded"),
+        Scenario::BadRequest => Reply::error(400, "invalid_value"),
+        Scenario::ServerError => Reply::error(500, "server_error"),
+        Scenario::Overloaded => Reply::error(503, "server_error"),
+        Scenario::CutAfter(n) => Reply::cut_after(n),
+        Scenario::Malformed => Reply::malformed(),
+        Scenario::InStreamError => Reply::in_stream_error(),
+        Scenario::Noisy(text) => Reply::text(text).noisy(),
+        Scenario::SlowFirstByte(delay) => Reply::text("too late").first_byte_delay(delay),
+        Scenario::Stall(delay) => Reply::text("one two three").token_delay(delay),
+    }
+}
+
+/// The images of the fake's last request, as sent.
+pub(super) fn last_request_images(fake: &FakeOpenAi) -> Vec<WireImage> {
+    let Some(request) = fake.last_request() else {
+        return Vec::new();
+    };
+    let mut images = Vec::new();
+    for message in request.body["messages"].as_array().into_iter().flatten() {
+        for part in message["content"].as_array().into_iter().flatten() {
+            if part["type"] != "image_url" {
+                continue;
+            }
+            let url = part["image_url"]["url"].as_str().unwrap_or_default();
+            let (head, data) = url.split_once(";base64,").unwrap_or_default();
+            images.push(WireImage {
+                media_type: head.trim_start_matches("data:").to_owned(),
+                data: data.to_owned(),
+            });
+        }
+    }
+    images
 }
 
 crate::provider_conformance_tests!(OpenAiHarness::start().await);
