@@ -1,5 +1,5 @@
 //! The crate list is the architecture: dependencies between our crates point inward
-//! (core ← store/llm/security/testkit ← runtime ← gateway ← cli). This test reads every
+//! (core ← store/llm/channels/security/testkit ← runtime ← gateway ← cli). This test reads every
 //! crate's manifest and fails when a crate depends on one it must not.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("nexus-store", &["nexus-core"][..]),
         ("nexus-security", &["nexus-core"][..]),
         ("nexus-llm", &["nexus-core"][..]),
+        ("nexus-channels", &["nexus-core"][..]),
         ("nexus-testkit", &["nexus-core"][..]),
         ("nexus-runtime", &["nexus-core", "nexus-store"][..]),
         (

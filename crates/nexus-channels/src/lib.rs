@@ -1,0 +1,12 @@
+//! Nexus channels: the messaging platforms people reach agents from.
+//!
+//! So far this crate holds what every adapter needs to show a model's answer: conversion of
+//! the model's Markdown to each platform's markup and splitting into messages within each
+//! platform's limit ([`format`]). The Telegram, Discord and Slack adapters behind the
+//! `ChannelAdapter` seam build on it.
+//!
+//! This crate must never know about storage, sessions or configuration files.
+
+pub mod format;
+
+pub use format::{Platform, plain_text};
