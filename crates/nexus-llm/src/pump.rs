@@ -101,6 +101,53 @@ pub(crate) async fn read_capped(
     out
 }
 
+/// The most bytes of a JSON answer read (a batch of embedding vectors).
+const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
+
+/// Sends `request` and reads its whole answer before `deadline`: the status, the headers and
+/// the body (at most [`MAX_JSON_BODY`] bytes; an error body is cut to [`MAX_ERROR_BODY`]).
+pub(crate) async fn send_and_read(
+    request: reqwest::RequestBuilder,
+    deadline: Instant,
+) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), LlmError> {
+    let response = match timeout_at(deadline, request.send()).await {
+        Err(_) => {
+            return Err(LlmError::Timeout {
+                stage: "first_byte",
+            });
+        }
+        Ok(Err(err)) => return Err(send_error(&err)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut stream = std::pin::pin!(response.bytes_stream());
+    let mut body = Vec::new();
+    loop {
+        match timeout_at(deadline, stream.next()).await {
+            Err(_) => return Err(LlmError::Timeout { stage: "idle" }),
+            Ok(None) => break,
+            Ok(Some(Err(err))) => {
+                return Err(LlmError::Transport {
+                    message: error_chain(&err),
+                });
+            }
+            Ok(Some(Ok(bytes))) => {
+                if body.len() + bytes.len() > MAX_JSON_BODY {
+                    return Err(LlmError::Malformed {
+                        detail: format!("answer larger than {MAX_JSON_BODY} bytes"),
+                    });
+                }
+                body.extend_from_slice(&bytes);
+            }
+        }
+    }
+    if !status.is_success() {
+        body.truncate(MAX_ERROR_BODY);
+    }
+    Ok((status, headers, body))
+}
+
 /// Maps a failure to send the request (before any answer).
 pub(crate) fn send_error(err: &reqwest::Error) -> LlmError {
     if err.is_connect() && err.is_timeout() {

@@ -25,12 +25,11 @@ use super::config::GeminiConfig;
 use super::decode::Decoder;
 use crate::classify::google;
 use crate::error::ConfigError;
+use crate::pump::{error_chain, read_capped, send_and_read, send_error};
 use crate::sse::{DEFAULT_MAX_FRAME, SseParser};
 
 /// The header carrying the API key.
 pub(crate) const API_KEY_HEADER: &str = "x-goog-api-key";
-/// The most bytes of an error answer read (the rest is ignored).
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 type BodyStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -124,9 +123,6 @@ impl GeminiClient {
     }
 }
 
-/// The most bytes of an embeddings answer read.
-const MAX_EMBEDDINGS_BODY: usize = 64 * 1024 * 1024;
-
 impl GeminiClient {
     /// POSTs a JSON `body` to `url` (not streamed) and returns the answer's JSON; the whole
     /// call is bounded by the first-byte deadline.
@@ -142,92 +138,14 @@ impl GeminiClient {
             .post(url)
             .header(header::ACCEPT, "application/json")
             .body(body);
-        let response = match timeout_at(deadline, request.send()).await {
-            Err(_) => {
-                return Err(LlmError::Timeout {
-                    stage: "first_byte",
-                });
-            }
-            Ok(Err(err)) => return Err(send_error(&err)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let mut stream = std::pin::pin!(response.bytes_stream());
-        let mut bytes = Vec::new();
-        loop {
-            match timeout_at(deadline, stream.next()).await {
-                Err(_) => return Err(LlmError::Timeout { stage: "idle" }),
-                Ok(None) => break,
-                Ok(Some(Err(err))) => {
-                    return Err(LlmError::Transport {
-                        message: error_chain(&err),
-                    });
-                }
-                Ok(Some(Ok(chunk))) => {
-                    if bytes.len() + chunk.len() > MAX_EMBEDDINGS_BODY {
-                        return Err(LlmError::Malformed {
-                            detail: format!("answer larger than {MAX_EMBEDDINGS_BODY} bytes"),
-                        });
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
-            }
-        }
+        let (status, headers, body) = send_and_read(request, deadline).await?;
         if !status.is_success() {
-            bytes.truncate(MAX_ERROR_BODY);
-            return Err(google::classify(status.as_u16(), &headers, &bytes, model));
+            return Err(google::classify(status.as_u16(), &headers, &body, model));
         }
-        serde_json::from_slice(&bytes).map_err(|e| LlmError::Malformed {
+        serde_json::from_slice(&body).map_err(|e| LlmError::Malformed {
             detail: format!("answer is not JSON: {e}"),
         })
     }
-}
-
-/// Reads at most [`MAX_ERROR_BODY`] bytes of a body, each read bounded by `idle`.
-async fn read_capped(body: impl Stream<Item = reqwest::Result<Bytes>>, idle: Duration) -> Vec<u8> {
-    let mut body = std::pin::pin!(body);
-    let mut out = Vec::new();
-    while out.len() < MAX_ERROR_BODY {
-        match timeout(idle, body.next()).await {
-            Ok(Some(Ok(bytes))) => {
-                let room = MAX_ERROR_BODY - out.len();
-                out.extend_from_slice(&bytes[..bytes.len().min(room)]);
-            }
-            _ => break,
-        }
-    }
-    out
-}
-
-/// Maps a failure to send the request (before any answer).
-fn send_error(err: &reqwest::Error) -> LlmError {
-    if err.is_connect() && err.is_timeout() {
-        LlmError::Timeout { stage: "connect" }
-    } else if err.is_timeout() {
-        LlmError::Timeout {
-            stage: "first_byte",
-        }
-    } else {
-        LlmError::Transport {
-            message: error_chain(err),
-        }
-    }
-}
-
-/// An error and its causes, `a: b: c`.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// One read of the body.

@@ -24,10 +24,9 @@ use super::config::OpenAiConfig;
 use super::decode::Decoder;
 use crate::classify;
 use crate::error::ConfigError;
+use crate::pump::{MAX_ERROR_BODY, error_chain, read_capped, send_and_read, send_error};
 use crate::sse::{DEFAULT_MAX_FRAME, SseParser};
 
-/// The most bytes of an error answer read (the rest is ignored).
-const MAX_ERROR_BODY: usize = 64 * 1024;
 /// How long the rest of a finished body is drained so its connection returns to the pool.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -168,7 +167,7 @@ impl OpenAiClient {
 
 impl OpenAiClient {
     /// POSTs a JSON `body` to `/embeddings` and returns the answer's JSON. The whole call is
-    /// bounded by the first-byte deadline, the body by [`MAX_EMBEDDINGS_BODY`].
+    /// bounded by the first-byte deadline.
     pub(crate) async fn embeddings(
         &self,
         body: Vec<u8>,
@@ -180,97 +179,14 @@ impl OpenAiClient {
             .post(self.embeddings_url.clone())
             .header(header::ACCEPT, "application/json")
             .body(body);
-        let response = match timeout_at(deadline, request.send()).await {
-            Err(_) => {
-                return Err(LlmError::Timeout {
-                    stage: "first_byte",
-                });
-            }
-            Ok(Err(err)) => return Err(send_error(&err)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let mut stream = std::pin::pin!(response.bytes_stream());
-        let mut body = Vec::new();
-        loop {
-            match timeout_at(deadline, stream.next()).await {
-                Err(_) => return Err(LlmError::Timeout { stage: "idle" }),
-                Ok(None) => break,
-                Ok(Some(Err(err))) => {
-                    return Err(LlmError::Transport {
-                        message: error_chain(&err),
-                    });
-                }
-                Ok(Some(Ok(bytes))) => {
-                    if body.len() + bytes.len() > MAX_EMBEDDINGS_BODY {
-                        return Err(LlmError::Malformed {
-                            detail: format!(
-                                "embeddings answer larger than {MAX_EMBEDDINGS_BODY} bytes"
-                            ),
-                        });
-                    }
-                    body.extend_from_slice(&bytes);
-                }
-            }
-        }
+        let (status, headers, body) = send_and_read(request, deadline).await?;
         if !status.is_success() {
-            body.truncate(MAX_ERROR_BODY);
             return Err(classify::classify(status.as_u16(), &headers, &body, model));
         }
         serde_json::from_slice(&body).map_err(|e| LlmError::Malformed {
             detail: format!("embeddings answer is not JSON: {e}"),
         })
     }
-}
-
-/// The most bytes of an embeddings answer read (a batch of large vectors as JSON).
-const MAX_EMBEDDINGS_BODY: usize = 64 * 1024 * 1024;
-
-/// Reads at most [`MAX_ERROR_BODY`] bytes of a body, each read bounded by `idle`.
-async fn read_capped(body: impl Stream<Item = reqwest::Result<Bytes>>, idle: Duration) -> Vec<u8> {
-    let mut body = std::pin::pin!(body);
-    let mut out = Vec::new();
-    while out.len() < MAX_ERROR_BODY {
-        match timeout(idle, body.next()).await {
-            Ok(Some(Ok(bytes))) => {
-                let room = MAX_ERROR_BODY - out.len();
-                out.extend_from_slice(&bytes[..bytes.len().min(room)]);
-            }
-            _ => break,
-        }
-    }
-    out
-}
-
-/// Maps a failure to send the request (before any answer).
-fn send_error(err: &reqwest::Error) -> LlmError {
-    if err.is_connect() && err.is_timeout() {
-        LlmError::Timeout { stage: "connect" }
-    } else if err.is_timeout() {
-        LlmError::Timeout {
-            stage: "first_byte",
-        }
-    } else {
-        LlmError::Transport {
-            message: error_chain(err),
-        }
-    }
-}
-
-/// An error and its causes, `a: b: c`.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// One read of the body.
