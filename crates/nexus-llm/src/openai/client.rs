@@ -1,6 +1,6 @@
 //! The wire protocol of the OpenAI provider: one pooled HTTP client, the POST of a streaming
-//! chat completion, the three deadlines, error answers read with a size cap and classified,
-//! and the pump that turns body bytes into chunks (SSE parser → decoder).
+//! chat completion, the three deadlines, error answers read with a size cap and classified;
+//! the body goes through the shared pump (`crate::pump`: SSE parser → this provider's decoder).
 //!
 //! Deadlines: `connect` (reqwest's connect timeout), `first_byte` (from sending the request to
 //! the first body bytes, headers included), `idle` (longest gap between two body reads). Each
@@ -8,29 +8,19 @@
 //!
 //! The API key lives in a sensitive header value built once; it never reaches a log.
 
-use std::collections::VecDeque;
-use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use nexus_core::llm::{ChunkStream, CompletionChunk, LlmError};
+use nexus_core::llm::{ChunkStream, LlmError};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout_at};
 use url::Url;
 
 use super::config::OpenAiConfig;
 use super::decode::Decoder;
 use crate::classify;
 use crate::error::ConfigError;
-use crate::pump::{MAX_ERROR_BODY, error_chain, read_capped, send_and_read, send_error};
-use crate::sse::{DEFAULT_MAX_FRAME, SseParser};
-
-/// How long the rest of a finished body is drained so its connection returns to the pool.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-
-type BodyStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+use crate::pump::{self, error_chain, read_capped, send_and_read, send_error};
 
 /// An HTTP client bound to one OpenAI account and base URL.
 #[derive(Debug, Clone)]
@@ -141,27 +131,7 @@ impl OpenAiClient {
                 detail: "expected an event stream, got a JSON body".to_owned(),
             });
         }
-        let mut body: BodyStream = Box::pin(response.bytes_stream());
-        let mut pump = Pump::new(self.idle_timeout);
-        match timeout_at(deadline, body.next()).await {
-            Err(_) => {
-                return Err(LlmError::Timeout {
-                    stage: "first_byte",
-                });
-            }
-            Ok(Some(Ok(bytes))) => {
-                pump.sse.feed(&bytes);
-                pump.body = Some(body);
-            }
-            // An empty body or one that broke at once: let the pump report it.
-            Ok(Some(Err(err))) => pump.broken = Some(error_chain(&err)),
-            Ok(None) => {}
-        }
-        let stream = futures::stream::unfold(pump, |mut pump| async move {
-            let item = pump.next().await?;
-            Some((item, pump))
-        });
-        Ok(Box::pin(stream))
+        pump::stream(response, deadline, self.idle_timeout, Decoder::default()).await
     }
 }
 
@@ -186,129 +156,5 @@ impl OpenAiClient {
         serde_json::from_slice(&body).map_err(|e| LlmError::Malformed {
             detail: format!("embeddings answer is not JSON: {e}"),
         })
-    }
-}
-
-/// One read of the body.
-enum Read {
-    Bytes(Bytes),
-    /// The connection broke (the cause, for the log).
-    Broken(String),
-    End,
-}
-
-/// Reads the body and yields decoded chunks, one at a time.
-struct Pump {
-    body: Option<BodyStream>,
-    sse: SseParser,
-    decoder: Decoder,
-    out: VecDeque<CompletionChunk>,
-    idle: Duration,
-    /// The body broke on its first read (the cause, for the log).
-    broken: Option<String>,
-    finished: bool,
-}
-
-impl Pump {
-    fn new(idle: Duration) -> Pump {
-        Pump {
-            body: None,
-            sse: SseParser::new(DEFAULT_MAX_FRAME),
-            decoder: Decoder::default(),
-            out: VecDeque::new(),
-            idle,
-            broken: None,
-            finished: false,
-        }
-    }
-
-    async fn next(&mut self) -> Option<Result<CompletionChunk, LlmError>> {
-        loop {
-            if let Some(chunk) = self.out.pop_front() {
-                return Some(Ok(chunk));
-            }
-            if self.finished {
-                return None;
-            }
-            match self.sse.next_event() {
-                Ok(Some(event)) => {
-                    if let Err(err) = self.decoder.on_event(&event, &mut self.out) {
-                        return self.fail(err);
-                    }
-                    if self.decoder.is_done() {
-                        self.close();
-                    }
-                    continue;
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    return self.fail(LlmError::Malformed {
-                        detail: err.to_string(),
-                    });
-                }
-            }
-            let read = match self.body.as_mut() {
-                Some(body) => match timeout(self.idle, body.next()).await {
-                    Err(_) => return self.fail(LlmError::Timeout { stage: "idle" }),
-                    Ok(Some(Ok(bytes))) => Read::Bytes(bytes),
-                    Ok(Some(Err(err))) => Read::Broken(error_chain(&err)),
-                    Ok(None) => Read::End,
-                },
-                None => self.broken.take().map_or(Read::End, Read::Broken),
-            };
-            match read {
-                Read::Bytes(bytes) => self.sse.feed(&bytes),
-                Read::Broken(cause) => {
-                    tracing::debug!(error = %cause, "Model stream broke");
-                    if !self.decoder.has_finished() {
-                        return self.fail(LlmError::StreamInterrupted);
-                    }
-                    self.body = None;
-                    if let Err(err) = self.end() {
-                        return self.fail(err);
-                    }
-                }
-                Read::End => {
-                    self.body = None;
-                    if let Err(err) = self.end() {
-                        return self.fail(err);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The body ended: decode a last unterminated event, then let the decoder conclude.
-    fn end(&mut self) -> Result<(), LlmError> {
-        if let Some(event) = self.sse.finish() {
-            self.decoder.on_event(&event, &mut self.out)?;
-        }
-        self.decoder.on_end(&mut self.out)?;
-        self.finished = true;
-        Ok(())
-    }
-
-    fn fail(&mut self, err: LlmError) -> Option<Result<CompletionChunk, LlmError>> {
-        self.finished = true;
-        self.out.clear();
-        self.body = None;
-        Some(Err(err))
-    }
-
-    /// The answer is complete: drain what is left of the body in the background, so the
-    /// connection goes back to the pool, and stop reading.
-    fn close(&mut self) {
-        self.finished = true;
-        if let Some(mut body) = self.body.take() {
-            tokio::spawn(async move {
-                let mut left = MAX_ERROR_BODY;
-                while let Ok(Some(Ok(bytes))) = timeout(DRAIN_TIMEOUT, body.next()).await {
-                    left = left.saturating_sub(bytes.len());
-                    if left == 0 {
-                        break;
-                    }
-                }
-            });
-        }
     }
 }

@@ -302,3 +302,26 @@ fn error_message(error: &serde_json::Value) -> String {
         }
     }
 }
+
+/// The generic body pump drives this decoder (its methods, under the pump's names).
+impl crate::pump::Decode for Decoder {
+    fn on_event(
+        &mut self,
+        event: &SseEvent,
+        out: &mut VecDeque<CompletionChunk>,
+    ) -> Result<(), LlmError> {
+        Decoder::on_event(self, event, out)
+    }
+
+    fn on_end(&mut self, out: &mut VecDeque<CompletionChunk>) -> Result<(), LlmError> {
+        Decoder::on_end(self, out)
+    }
+
+    fn is_done(&self) -> bool {
+        Decoder::is_done(self)
+    }
+
+    fn has_finished(&self) -> bool {
+        Decoder::has_finished(self)
+    }
+}
