@@ -21,7 +21,7 @@ use futures::{Stream, StreamExt};
 use nexus_core::llm::{ChunkStream, CompletionChunk, LlmError};
 use tokio::time::{Instant, timeout, timeout_at};
 
-use crate::sse::{DEFAULT_MAX_FRAME, SseEvent, SseParser};
+use crate::sse::{DEFAULT_MAX_FRAME, SseEvent, SseItem, SseParser};
 
 /// The most bytes of an error answer read (the rest is ignored), and of a finished body
 /// drained.
@@ -48,6 +48,20 @@ pub(crate) trait Decode: Send + 'static {
 
     /// Whether the answer finished (a broken connection after this point loses nothing).
     fn has_finished(&self) -> bool;
+
+    /// Whether lines that are no SSE field reach [`Decode::on_foreign`] (Gemini can send an
+    /// error as bare JSON lines); otherwise they are skipped.
+    const FOREIGN_LINES: bool = false;
+
+    /// Decodes a line that is no SSE field (only with [`Decode::FOREIGN_LINES`]).
+    fn on_foreign(
+        &mut self,
+        line: &str,
+        out: &mut VecDeque<CompletionChunk>,
+    ) -> Result<(), LlmError> {
+        let _ = (line, out);
+        Ok(())
+    }
 }
 
 /// Turns the body of a successful streaming answer into chunks. The first read must arrive
@@ -202,7 +216,11 @@ impl<D: Decode> Pump<D> {
     fn new(idle: Duration, decoder: D) -> Pump<D> {
         Pump {
             body: None,
-            sse: SseParser::new(DEFAULT_MAX_FRAME),
+            sse: if D::FOREIGN_LINES {
+                SseParser::new(DEFAULT_MAX_FRAME).keep_foreign_lines()
+            } else {
+                SseParser::new(DEFAULT_MAX_FRAME)
+            },
             decoder,
             out: VecDeque::new(),
             idle,
@@ -219,9 +237,13 @@ impl<D: Decode> Pump<D> {
             if self.finished {
                 return None;
             }
-            match self.sse.next_event() {
-                Ok(Some(event)) => {
-                    if let Err(err) = self.decoder.on_event(&event, &mut self.out) {
+            match self.sse.next_item() {
+                Ok(Some(item)) => {
+                    let decoded = match &item {
+                        SseItem::Event(event) => self.decoder.on_event(event, &mut self.out),
+                        SseItem::Foreign(line) => self.decoder.on_foreign(line, &mut self.out),
+                    };
+                    if let Err(err) = decoded {
                         return self.fail(err);
                     }
                     if self.decoder.is_done() {
@@ -269,8 +291,14 @@ impl<D: Decode> Pump<D> {
 
     /// The body ended: decode a last unterminated event, then let the decoder conclude.
     fn end(&mut self) -> Result<(), LlmError> {
-        if let Some(event) = self.sse.finish() {
-            self.decoder.on_event(&event, &mut self.out)?;
+        let items = self.sse.finish_items().map_err(|err| LlmError::Malformed {
+            detail: err.to_string(),
+        })?;
+        for item in &items {
+            match item {
+                SseItem::Event(event) => self.decoder.on_event(event, &mut self.out)?,
+                SseItem::Foreign(line) => self.decoder.on_foreign(line, &mut self.out)?,
+            }
         }
         self.decoder.on_end(&mut self.out)?;
         self.finished = true;

@@ -41,7 +41,7 @@ use serde_json::Value;
 use super::callid;
 use crate::assemble::{Fragment, ToolCallAssembler};
 use crate::classify::google;
-use crate::sse::SseItem;
+use crate::sse::SseEvent;
 
 /// Most bytes of one JSON value sent without `data:` (an error body is a few hundred bytes).
 const MAX_RAW_JSON: usize = 64 * 1024;
@@ -168,24 +168,6 @@ impl Decoder {
     /// Whether a finish arrived (the answer is complete once the body ends).
     pub(crate) fn has_finished(&self) -> bool {
         self.stop.is_some()
-    }
-
-    /// Decodes one item of the SSE parser, appending chunks to `out`.
-    pub(crate) fn on_item(
-        &mut self,
-        item: SseItem,
-        out: &mut VecDeque<CompletionChunk>,
-    ) -> Result<(), LlmError> {
-        match item {
-            SseItem::Event(event) => match event.event.as_deref() {
-                None | Some("message" | "error") => self.on_data(&event.data, out),
-                Some(_) => Ok(()),
-            },
-            SseItem::Foreign(line) => match self.raw.push(&line)? {
-                Some(json) => self.on_data(&json, out),
-                None => Ok(()),
-            },
-        }
     }
 
     /// Decodes one JSON payload: a `GenerateContentResponse`, an error, or an array of them.
@@ -419,6 +401,47 @@ impl RawJson {
     }
 }
 
+/// The generic body pump drives this decoder, with bare JSON lines (an error sent without
+/// `data:`) handed over as foreign lines.
+impl crate::pump::Decode for Decoder {
+    const FOREIGN_LINES: bool = true;
+
+    fn on_event(
+        &mut self,
+        event: &SseEvent,
+        out: &mut VecDeque<CompletionChunk>,
+    ) -> Result<(), LlmError> {
+        match event.event.as_deref() {
+            None | Some("message" | "error") => self.on_data(&event.data, out),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn on_foreign(
+        &mut self,
+        line: &str,
+        out: &mut VecDeque<CompletionChunk>,
+    ) -> Result<(), LlmError> {
+        match self.raw.push(line)? {
+            Some(json) => self.on_data(&json, out),
+            None => Ok(()),
+        }
+    }
+
+    fn on_end(&mut self, out: &mut VecDeque<CompletionChunk>) -> Result<(), LlmError> {
+        Decoder::on_end(self, out)
+    }
+
+    /// Gemini's stream has no end marker: the answer ends with the body.
+    fn is_done(&self) -> bool {
+        false
+    }
+
+    fn has_finished(&self) -> bool {
+        Decoder::has_finished(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -459,18 +482,22 @@ mod tests {
         let mut decoder = Decoder::new("gemini-x");
         let mut out = VecDeque::new();
         for item in items {
-            let item = match item.strip_prefix("data: ") {
-                Some(data) => SseItem::Event(SseEvent {
-                    event: None,
-                    data: data.to_owned(),
-                }),
-                None => SseItem::Foreign((*item).to_owned()),
+            let decoded = match item.strip_prefix("data: ") {
+                Some(data) => crate::pump::Decode::on_event(
+                    &mut decoder,
+                    &SseEvent {
+                        event: None,
+                        data: data.to_owned(),
+                    },
+                    &mut out,
+                ),
+                None => crate::pump::Decode::on_foreign(&mut decoder, item, &mut out),
             };
-            if let Err(err) = decoder.on_item(item, &mut out) {
+            if let Err(err) = decoded {
                 return (out.into(), Err(err));
             }
         }
-        let end = decoder.on_end(&mut out);
+        let end = crate::pump::Decode::on_end(&mut decoder, &mut out);
         (out.into(), end)
     }
 
