@@ -9,6 +9,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+mod journal;
 pub mod openai;
 
 pub use anthropic::{FakeAnthropic, FakeAnthropicConfig};

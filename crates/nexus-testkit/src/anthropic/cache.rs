@@ -27,8 +27,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::config::FakeAnthropicConfig;
-use super::lock;
 use super::validate::PromptBlock;
+use crate::journal::lock;
 
 /// What one request's prompt cost, in the wire's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,18 +2,17 @@
 //! the scripted or default answer.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use crate::journal::Stop;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Response, Uri, header};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use super::errors::{ApiError, ErrorHeaders};
 use super::frames::{self, Frame};
@@ -37,33 +36,15 @@ const MODELS: &[&str] = &[
     "claude-3-haiku-20240307",
 ];
 
-/// Serves the API on `listener` until `shutdown` fires (or its sender is dropped).
-pub(crate) fn spawn(
-    listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
-    shutdown: oneshot::Receiver<()>,
-) {
+/// Serves the API on `listener` until the returned handle is dropped.
+pub(crate) fn spawn(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> Stop {
     let app = Router::new()
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/models", get(models))
         .fallback(not_found)
         .with_state(Arc::clone(&shared));
-    let counter = Arc::clone(&shared);
-    let listener = listener.tap_io(move |tcp| {
-        counter.connections.fetch_add(1, Ordering::Relaxed);
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "Cannot set TCP_NODELAY on a fake Anthropic connection");
-        }
-    });
-    tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = shutdown.await;
-        });
-        if let Err(err) = serve.await {
-            tracing::warn!(error = %err, "Fake Anthropic server stopped");
-        }
-    });
+    shared.journal.serve(listener, app, "anthropic")
 }
 
 fn header_string(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
@@ -110,7 +91,7 @@ fn authorize<'h>(shared: &Shared, headers: &'h HeaderMap) -> Result<&'h str, Api
 }
 
 fn request_id(shared: &Shared) -> String {
-    frames::id("req_", shared.next_id(), 0)
+    frames::id("req_", shared.journal.next_id(), 0)
 }
 
 /// The body as JSON; `Err` when it is not a JSON object.
@@ -153,7 +134,7 @@ async fn messages(State(shared): SharedState, headers: HeaderMap, body: Bytes) -
     let (key, plan) = match checked {
         Ok(ok) => ok,
         Err(err) => {
-            shared.record(recorded(
+            shared.journal.record(recorded(
                 "POST",
                 "/v1/messages",
                 &headers,
@@ -164,9 +145,12 @@ async fn messages(State(shared): SharedState, headers: HeaderMap, body: Bytes) -
             return err.into_response(&rid, ErrorHeaders::default());
         }
     };
-    let reply = shared.next_scripted().unwrap_or_else(Reply::default_reply);
+    let reply = shared
+        .journal
+        .next_scripted()
+        .unwrap_or_else(Reply::default_reply);
     let config = &shared.config;
-    let seq = shared.next_id();
+    let seq = shared.journal.next_id();
     let answer = frames::answer(&reply, &plan, config.reply_words, seq);
     let is_error = matches!(reply.body, ReplyBody::Error { .. });
     let usage = (!is_error).then(|| match reply.usage {
@@ -186,7 +170,7 @@ async fn messages(State(shared): SharedState, headers: HeaderMap, body: Bytes) -
             }
         }
     });
-    shared.record(recorded(
+    shared.journal.record(recorded(
         "POST",
         "/v1/messages",
         &headers,
@@ -262,7 +246,9 @@ async fn count_tokens(
     let rid = request_id(&shared);
     let (value, checked) = check(&shared, &headers, &body, false);
     let path = "/v1/messages/count_tokens";
-    shared.record(recorded("POST", path, &headers, body, value, None));
+    shared
+        .journal
+        .record(recorded("POST", path, &headers, body, value, None));
     match checked {
         Ok((_, plan)) => json_response(
             Body::from(json!({"input_tokens": plan.input_tokens()}).to_string()),
@@ -275,7 +261,7 @@ async fn count_tokens(
 async fn models(State(shared): SharedState, headers: HeaderMap) -> Response<Body> {
     let rid = request_id(&shared);
     let checked = authorize(&shared, &headers).map(|_| ());
-    shared.record(recorded(
+    shared.journal.record(recorded(
         "GET",
         "/v1/models",
         &headers,
@@ -313,7 +299,7 @@ async fn not_found(
     headers: HeaderMap,
 ) -> Response<Body> {
     let rid = request_id(&shared);
-    shared.record(recorded(
+    shared.journal.record(recorded(
         method.as_str(),
         uri.path(),
         &headers,

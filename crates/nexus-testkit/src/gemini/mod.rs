@@ -27,13 +27,14 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::journal::{Journal, Stop, lock};
 
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 pub use config::{DEFAULT_API_KEY, FakeGeminiConfig};
 pub use script::Reply;
@@ -68,43 +69,16 @@ pub(crate) struct SignedCall {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: FakeGeminiConfig,
-    script: Mutex<VecDeque<Reply>>,
-    recorded: Mutex<VecDeque<RecordedRequest>>,
+    pub(crate) journal: Journal<Reply, RecordedRequest>,
     /// Thought signatures issued on function calls, by signature.
     signatures: Mutex<HashMap<String, SignedCall>>,
-    count: AtomicU64,
     /// Model calls (`generateContent`, `streamGenerateContent`) received.
     model_calls: AtomicU64,
-    /// TCP connections accepted.
-    pub(crate) connections: AtomicU64,
-    /// Source of ids (response ids, signatures).
-    seq: AtomicU64,
 }
 
 impl Shared {
-    pub(crate) fn next_scripted(&self) -> Option<Reply> {
-        lock(&self.script).pop_front()
-    }
-
-    pub(crate) fn record(&self, request: RecordedRequest) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let cap = self.config.max_recorded;
-        if cap == 0 {
-            return;
-        }
-        let mut recorded = lock(&self.recorded);
-        while recorded.len() >= cap {
-            recorded.pop_front();
-        }
-        recorded.push_back(request);
-    }
-
     pub(crate) fn count_model_call(&self) {
         self.model_calls.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn next_id(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn issue_signature(&self, signature: &str, call: SignedCall) {
@@ -124,17 +98,12 @@ impl Shared {
     }
 }
 
-/// Locks `mutex`, ignoring poisoning (a panicking test must not wedge the fake).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// A running fake Gemini server. It stops when dropped.
 #[derive(Debug)]
 pub struct FakeGemini {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
+    _stop: Stop,
 }
 
 impl FakeGemini {
@@ -163,21 +132,16 @@ impl FakeGemini {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
+            journal: Journal::new(config.max_recorded),
             config,
-            script: Mutex::new(VecDeque::new()),
-            recorded: Mutex::new(VecDeque::new()),
             signatures: Mutex::new(HashMap::new()),
-            count: AtomicU64::new(0),
             model_calls: AtomicU64::new(0),
-            connections: AtomicU64::new(0),
-            seq: AtomicU64::new(1),
         });
-        let (tx, rx) = oneshot::channel();
-        server::spawn(listener, Arc::clone(&shared), rx);
+        let stop = server::spawn(listener, Arc::clone(&shared));
         Ok(FakeGemini {
             addr,
             shared,
-            shutdown: Some(tx),
+            _stop: stop,
         })
     }
 
@@ -199,23 +163,23 @@ impl FakeGemini {
     /// Queues `reply` as the answer to a future model call (first in, first out). Requests
     /// rejected by authentication or validation do not consume the script.
     pub fn push(&self, reply: Reply) {
-        lock(&self.shared.script).push_back(reply);
+        self.shared.journal.push(reply);
     }
 
     /// The scripted replies not yet consumed.
     pub fn pending_replies(&self) -> usize {
-        lock(&self.shared.script).len()
+        self.shared.journal.pending()
     }
 
     /// The requests received, oldest first (at most
     /// [`max_recorded`](FakeGeminiConfig::max_recorded), the newest kept).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.recorded).iter().cloned().collect()
+        self.shared.journal.requests()
     }
 
     /// The newest request received, if any was recorded.
     pub fn last_request(&self) -> Option<RecordedRequest> {
-        lock(&self.shared.recorded).back().cloned()
+        self.shared.journal.last()
     }
 
     /// The thought signatures the fake issued on function calls, in no particular order.
@@ -225,26 +189,17 @@ impl FakeGemini {
 
     /// How many TCP connections the fake accepted (to check that clients pool them).
     pub fn connection_count(&self) -> u64 {
-        self.shared.connections.load(Ordering::Relaxed)
+        self.shared.journal.connection_count()
     }
 
     /// How many requests the fake received on any path, including rejected ones.
     pub fn request_count(&self) -> u64 {
-        self.shared.count.load(Ordering::Relaxed)
+        self.shared.journal.request_count()
     }
 
     /// How many model calls (`generateContent`, `streamGenerateContent`) the fake received,
     /// including rejected ones.
     pub fn model_call_count(&self) -> u64 {
         self.shared.model_calls.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for FakeGemini {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            // The server may already be gone; nothing to do then.
-            let _ = tx.send(());
-        }
     }
 }

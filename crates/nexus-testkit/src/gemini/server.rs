@@ -2,18 +2,17 @@
 //! scripted or default answer.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use crate::journal::Stop;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Response, Uri, header};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use super::errors::{self, ApiError};
 use super::frames::{self, Frame, Meta};
@@ -26,32 +25,14 @@ type SharedState = State<Arc<Shared>>;
 /// The header carrying the API key.
 const API_KEY_HEADER: &str = "x-goog-api-key";
 
-/// Serves the API on `listener` until `shutdown` fires (or its sender is dropped).
-pub(crate) fn spawn(
-    listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
-    shutdown: oneshot::Receiver<()>,
-) {
+/// Serves the API on `listener` until the returned handle is dropped.
+pub(crate) fn spawn(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> Stop {
     let app = Router::new()
         .route("/v1beta/models", get(list_models))
         .route("/v1beta/models/{target}", post(model_action).get(get_model))
         .fallback(not_found)
         .with_state(Arc::clone(&shared));
-    let counter = Arc::clone(&shared);
-    let listener = listener.tap_io(move |tcp| {
-        counter.connections.fetch_add(1, Ordering::Relaxed);
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "Cannot set TCP_NODELAY on a fake Gemini connection");
-        }
-    });
-    tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = shutdown.await;
-        });
-        if let Err(err) = serve.await {
-            tracing::warn!(error = %err, "Fake Gemini server stopped");
-        }
-    });
+    shared.journal.serve(listener, app, "gemini")
 }
 
 fn header_string(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
@@ -71,7 +52,7 @@ fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
 }
 
 fn record(shared: &Shared, method: &str, uri: &Uri, headers: &HeaderMap, body: Value) {
-    shared.record(RecordedRequest {
+    shared.journal.record(RecordedRequest {
         method: method.to_owned(),
         path: uri.path().to_owned(),
         query: uri.query().map(str::to_owned),
@@ -192,7 +173,10 @@ async fn generate_answer(
     stream: bool,
     sse: bool,
 ) -> Response<Body> {
-    let reply = shared.next_scripted().unwrap_or_else(Reply::default_reply);
+    let reply = shared
+        .journal
+        .next_scripted()
+        .unwrap_or_else(Reply::default_reply);
     let config = &shared.config;
     let first_byte_delay = reply.first_byte_delay.unwrap_or(config.first_byte_delay);
     if !first_byte_delay.is_zero() {
@@ -206,7 +190,7 @@ async fn generate_answer(
     {
         return scripted_error(&reply, *code, status, message.clone(), model).into_response();
     }
-    let seq = shared.next_id();
+    let seq = shared.journal.next_id();
     let meta = Meta {
         response_id: format!("fakeResp{seq:012x}"),
         model,

@@ -21,12 +21,10 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use crate::journal::{Journal, Stop};
 
 pub use config::{DEFAULT_API_KEY, FakeOpenAiConfig};
 pub use script::Reply;
@@ -68,41 +66,7 @@ impl RecordedRequest {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: FakeOpenAiConfig,
-    script: Mutex<VecDeque<Reply>>,
-    recorded: Mutex<VecDeque<RecordedRequest>>,
-    count: AtomicU64,
-    /// TCP connections accepted.
-    pub(crate) connections: AtomicU64,
-    /// Source of ids (`chatcmpl-…`, `call_…`, `req_…`).
-    seq: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn next_scripted(&self) -> Option<Reply> {
-        lock(&self.script).pop_front()
-    }
-
-    pub(crate) fn record(&self, request: RecordedRequest) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let cap = self.config.max_recorded;
-        if cap == 0 {
-            return;
-        }
-        let mut recorded = lock(&self.recorded);
-        while recorded.len() >= cap {
-            recorded.pop_front();
-        }
-        recorded.push_back(request);
-    }
-
-    pub(crate) fn next_id(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-/// Locks `mutex`, ignoring poisoning (a panicking test must not wedge the fake).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) journal: Journal<Reply, RecordedRequest>,
 }
 
 /// A running fake OpenAI server. It stops when dropped.
@@ -110,7 +74,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct FakeOpenAi {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
+    _stop: Stop,
 }
 
 impl FakeOpenAi {
@@ -139,19 +103,14 @@ impl FakeOpenAi {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
+            journal: Journal::new(config.max_recorded),
             config,
-            script: Mutex::new(VecDeque::new()),
-            recorded: Mutex::new(VecDeque::new()),
-            count: AtomicU64::new(0),
-            connections: AtomicU64::new(0),
-            seq: AtomicU64::new(1),
         });
-        let (tx, rx) = oneshot::channel();
-        server::spawn(listener, Arc::clone(&shared), rx);
+        let stop = server::spawn(listener, Arc::clone(&shared));
         Ok(FakeOpenAi {
             addr,
             shared,
-            shutdown: Some(tx),
+            _stop: stop,
         })
     }
 
@@ -173,41 +132,32 @@ impl FakeOpenAi {
     /// Queues `reply` as the answer to a future chat request (first in, first out). Requests
     /// rejected by authentication or validation do not consume the script.
     pub fn push(&self, reply: Reply) {
-        lock(&self.shared.script).push_back(reply);
+        self.shared.journal.push(reply);
     }
 
     /// The scripted replies not yet consumed.
     pub fn pending_replies(&self) -> usize {
-        lock(&self.shared.script).len()
+        self.shared.journal.pending()
     }
 
     /// The requests received, oldest first (at most
     /// [`max_recorded`](FakeOpenAiConfig::max_recorded), the newest kept).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.recorded).iter().cloned().collect()
+        self.shared.journal.requests()
     }
 
     /// The newest request received, if any was recorded.
     pub fn last_request(&self) -> Option<RecordedRequest> {
-        lock(&self.shared.recorded).back().cloned()
+        self.shared.journal.last()
     }
 
     /// How many TCP connections the fake accepted (to check that clients pool them).
     pub fn connection_count(&self) -> u64 {
-        self.shared.connections.load(Ordering::Relaxed)
+        self.shared.journal.connection_count()
     }
 
     /// How many requests the fake received on any path, including rejected ones.
     pub fn request_count(&self) -> u64 {
-        self.shared.count.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            // The server may already be gone; nothing to do then.
-            let _ = tx.send(());
-        }
+        self.shared.journal.request_count()
     }
 }

@@ -1,18 +1,17 @@
 //! Routes and handlers: authentication, validation, then the scripted or default answer.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use crate::journal::Stop;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Response, Uri, header};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use super::errors::ApiError;
 use super::frames::{self, Frame, Meta};
@@ -21,33 +20,15 @@ use super::{RecordedRequest, Shared, embeddings, validate};
 
 type SharedState = State<Arc<Shared>>;
 
-/// Serves the API on `listener` until `shutdown` fires (or its sender is dropped).
-pub(crate) fn spawn(
-    listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
-    shutdown: oneshot::Receiver<()>,
-) {
+/// Serves the API on `listener` until the returned handle is dropped.
+pub(crate) fn spawn(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> Stop {
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/embeddings", post(embeddings_handler))
         .route("/v1/models", get(models))
         .fallback(not_found)
         .with_state(Arc::clone(&shared));
-    let counter = Arc::clone(&shared);
-    let listener = listener.tap_io(move |tcp| {
-        counter.connections.fetch_add(1, Ordering::Relaxed);
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "Cannot set TCP_NODELAY on a fake OpenAI connection");
-        }
-    });
-    tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = shutdown.await;
-        });
-        if let Err(err) = serve.await {
-            tracing::warn!(error = %err, "Fake OpenAI server stopped");
-        }
-    });
+    shared.journal.serve(listener, app, "openai")
 }
 
 fn header_string(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
@@ -58,7 +39,7 @@ fn header_string(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option
 }
 
 fn record(shared: &Shared, method: &str, path: &str, headers: &HeaderMap, body: Value) {
-    shared.record(RecordedRequest {
+    shared.journal.record(RecordedRequest {
         method: method.to_owned(),
         path: path.to_owned(),
         body,
@@ -96,7 +77,7 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn request_id(shared: &Shared) -> String {
-    format!("req_fake{:016x}", shared.next_id())
+    format!("req_fake{:016x}", shared.journal.next_id())
 }
 
 fn parse(body: &Bytes) -> Value {
@@ -115,7 +96,10 @@ async fn chat(State(shared): SharedState, headers: HeaderMap, body: Bytes) -> Re
         Ok(plan) => plan,
         Err(err) => return err.into_response(&rid, None),
     };
-    let reply = shared.next_scripted().unwrap_or_else(Reply::default_reply);
+    let reply = shared
+        .journal
+        .next_scripted()
+        .unwrap_or_else(Reply::default_reply);
     let config = &shared.config;
     let first_byte_delay = reply.first_byte_delay.unwrap_or(config.first_byte_delay);
     if !first_byte_delay.is_zero() {
@@ -133,7 +117,7 @@ async fn chat(State(shared): SharedState, headers: HeaderMap, body: Bytes) -> Re
         }
         return error.into_response(&rid, reply.retry_after);
     }
-    let seq = shared.next_id();
+    let seq = shared.journal.next_id();
     let answer = frames::answer(&reply, &plan, config.reply_words, seq);
     let meta = Meta::new(seq, &plan.model);
     let token_delay = reply.token_delay.unwrap_or(config.token_delay);
