@@ -163,54 +163,28 @@ impl LlmProvider for ModelChain {
                 attempts.skipped(&candidate.address, "context window not larger");
                 continue;
             }
-            let provider = match &candidate.provider {
-                Ok(provider) => provider,
-                Err(error) => match self.failed(candidate, error.clone(), &mut attempts) {
-                    Next::Continue => continue,
-                    Next::Larger(window) => {
-                        need_larger = Some(window);
+            let error = match &candidate.provider {
+                // An unconfigured provider fails its turn in the chain at once.
+                Err(error) => error.clone(),
+                Ok(provider) => {
+                    if let Admission::Rejected { retry_in } =
+                        self.breakers.admit(&candidate.address)
+                    {
+                        attempts.skipped(
+                            &candidate.address,
+                            &format!(
+                                "skipped after repeated failures (next try in {}s)",
+                                retry_in.as_secs().max(1)
+                            ),
+                        );
                         continue;
                     }
-                    Next::Stop(error) => return Err(error),
-                },
-            };
-            if let Admission::Rejected { retry_in } = self.breakers.admit(&candidate.address) {
-                attempts.skipped(
-                    &candidate.address,
-                    &format!(
-                        "skipped after repeated failures (next try in {}s)",
-                        retry_in.as_secs().max(1)
-                    ),
-                );
-                continue;
-            }
-            let mut call = request.clone();
-            call.model.clone_from(&candidate.model);
-            let error = match provider.complete(call).await {
-                Err(error) => error,
-                Ok(mut stream) => {
-                    // Chunks that are not yet part of the answer (usage of the prompt) are
-                    // held until the first that is, so an error right after the stream opened
-                    // still moves on.
-                    let mut held = Vec::new();
-                    loop {
-                        match stream.next().await {
-                            Some(Ok(chunk)) => {
-                                let answer = is_answer(&chunk);
-                                held.push(chunk);
-                                if answer {
-                                    self.breakers.success(&candidate.address);
-                                    return Ok(self.committed(
-                                        candidate,
-                                        attempts.pending,
-                                        held,
-                                        stream,
-                                    ));
-                                }
-                            }
-                            Some(Err(error)) => break error,
-                            None => break LlmError::StreamInterrupted,
+                    match self.attempt(provider.as_ref(), candidate, &request).await {
+                        Ok((held, stream)) => {
+                            self.breakers.success(&candidate.address);
+                            return Ok(self.committed(candidate, attempts.pending, held, stream));
                         }
+                        Err(error) => error,
                     }
                 }
             };
@@ -237,6 +211,34 @@ impl LlmProvider for ModelChain {
 }
 
 impl ModelChain {
+    /// Calls `candidate` and reads its stream up to the first chunk that is part of the answer:
+    /// those chunks (usage of the prompt is held, so an error right after the stream opened
+    /// still moves on) and the rest of the stream, or the error before it.
+    async fn attempt(
+        &self,
+        provider: &dyn LlmProvider,
+        candidate: &Candidate,
+        request: &CompletionRequest,
+    ) -> Result<(Vec<CompletionChunk>, ChunkStream), LlmError> {
+        let mut call = request.clone();
+        call.model.clone_from(&candidate.model);
+        let mut stream = provider.complete(call).await?;
+        let mut held = Vec::new();
+        loop {
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    let answer = is_answer(&chunk);
+                    held.push(chunk);
+                    if answer {
+                        return Ok((held, stream));
+                    }
+                }
+                Some(Err(error)) => return Err(error),
+                None => return Err(LlmError::StreamInterrupted),
+            }
+        }
+    }
+
     /// The answer of `candidate`: the failover notices, the chunks read so far, then the rest,
     /// with later errors counted against it.
     fn committed(

@@ -156,8 +156,30 @@ impl LlmProvider for KeyRotation {
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<ChunkStream, LlmError> {
+        let affinity = request.affinity.clone();
+        self.rotate(affinity.as_deref(), |provider| {
+            provider.complete(request.clone())
+        })
+        .await
+    }
+
+    async fn embed(&self, request: EmbeddingRequest) -> Result<Embeddings, LlmError> {
+        self.rotate(None, |provider| provider.embed(request.clone()))
+            .await
+    }
+}
+
+impl KeyRotation {
+    /// Runs `call` with the key of `affinity` (or the next one in turn), moving on to the
+    /// next key while the failure is the key's own, and sticking `affinity` to the key that
+    /// answered.
+    async fn rotate<'a, T, F, Fut>(&'a self, affinity: Option<&str>, call: F) -> Result<T, LlmError>
+    where
+        F: Fn(&'a Arc<dyn LlmProvider>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, LlmError>>,
+    {
         let n = self.slots.len();
-        let start = self.first_slot(request.affinity.as_deref());
+        let start = self.first_slot(affinity);
         let mut last_error = None;
         let mut soonest: Option<Duration> = None;
         for step in 0..n {
@@ -167,12 +189,12 @@ impl LlmProvider for KeyRotation {
                 soonest = Some(soonest.map_or(left, |s| s.min(left)));
                 continue;
             }
-            match slot.provider.complete(request.clone()).await {
-                Ok(stream) => {
-                    if let Some(affinity) = &request.affinity {
-                        self.sticky.insert(affinity.clone(), i);
+            match call(&slot.provider).await {
+                Ok(answer) => {
+                    if let Some(affinity) = affinity {
+                        self.sticky.insert(affinity.to_owned(), i);
                     }
-                    return Ok(stream);
+                    return Ok(answer);
                 }
                 Err(error) => match rest_for(&error) {
                     Some(rest) => {
@@ -195,34 +217,6 @@ impl LlmProvider for KeyRotation {
         Self::all_resting(last_error, soonest)
     }
 
-    async fn embed(&self, request: EmbeddingRequest) -> Result<Embeddings, LlmError> {
-        let n = self.slots.len();
-        let start = self.first_slot(None);
-        let mut last_error = None;
-        let mut soonest: Option<Duration> = None;
-        for step in 0..n {
-            let slot = &self.slots[(start + step) % n];
-            if let Some(left) = slot.resting(Instant::now()) {
-                soonest = Some(soonest.map_or(left, |s| s.min(left)));
-                continue;
-            }
-            match slot.provider.embed(request.clone()).await {
-                Ok(embeddings) => return Ok(embeddings),
-                Err(error) => match rest_for(&error) {
-                    Some(rest) => {
-                        slot.rest(Instant::now() + rest);
-                        soonest = Some(soonest.map_or(rest, |s| s.min(rest)));
-                        last_error = Some(error);
-                    }
-                    None => return Err(error),
-                },
-            }
-        }
-        Self::all_resting(last_error, soonest)
-    }
-}
-
-impl KeyRotation {
     /// The error when every key is resting.
     fn all_resting<T>(
         last_error: Option<LlmError>,

@@ -140,18 +140,9 @@ impl LlmProvider for Retrying {
                 },
                 Err(error) => error,
             };
-            if last || !error.is_retryable() || self.policy.too_long(&error) {
+            if !self.wait_before_retry(retry, &error, "model call").await {
                 return Err(error);
             }
-            let delay = self.policy.delay(retry, error.retry_after());
-            tracing::warn!(
-                provider = self.inner.name(),
-                retry = retry + 1,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                error = %error,
-                "Retrying model call"
-            );
-            tokio::time::sleep(delay).await;
             retry += 1;
         }
     }
@@ -163,17 +154,33 @@ impl LlmProvider for Retrying {
                 Ok(embeddings) => return Ok(embeddings),
                 Err(error) => error,
             };
-            if retry >= self.policy.max_retries
-                || !error.is_retryable()
-                || self.policy.too_long(&error)
-            {
+            if !self.wait_before_retry(retry, &error, "embeddings").await {
                 return Err(error);
             }
-            let delay = self.policy.delay(retry, error.retry_after());
-            tracing::warn!(provider = self.inner.name(), retry = retry + 1, error = %error, "Retrying embeddings");
-            tokio::time::sleep(delay).await;
             retry += 1;
         }
+    }
+}
+
+impl Retrying {
+    /// After failed attempt number `retry` (0 first): `false` when `error` ends the retries,
+    /// else waits the policy's delay and says `true`.
+    async fn wait_before_retry(&self, retry: u32, error: &LlmError, what: &'static str) -> bool {
+        if retry >= self.policy.max_retries || !error.is_retryable() || self.policy.too_long(error)
+        {
+            return false;
+        }
+        let delay = self.policy.delay(retry, error.retry_after());
+        tracing::warn!(
+            provider = self.inner.name(),
+            call = what,
+            retry = retry + 1,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %error,
+            "Retrying"
+        );
+        tokio::time::sleep(delay).await;
+        true
     }
 }
 

@@ -10,7 +10,7 @@
 //!
 //! Raw HTML in the model's answer is shown as text, never passed through.
 
-use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 
 /// The output dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,13 +296,12 @@ impl Renderer {
         use Dialect::{Plain, SlackMrkdwn, TelegramHtml};
         match tag {
             TagEnd::Paragraph => self.end_block(),
-            TagEnd::Heading(level) => {
+            TagEnd::Heading(_) => {
                 match self.dialect {
                     TelegramHtml => self.raw("</b>"),
                     SlackMrkdwn => self.raw("*"),
                     Plain => {}
                 }
-                let _: HeadingLevel = level;
                 self.end_block();
             }
             TagEnd::BlockQuote(_) => {

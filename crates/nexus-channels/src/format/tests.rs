@@ -99,6 +99,20 @@ fn plain_text_keeps_words_and_link_targets() {
 }
 
 #[test]
+fn the_plain_fallback_splits_like_the_markup_and_carries_no_markup() {
+    let paragraph = format!("**Bold** <x> & `code` {}", "word ".repeat(120));
+    let answer = vec![paragraph; 20].join("\n\n");
+    let html = Platform::Telegram.messages(&answer);
+    let plain = Platform::Telegram.plain_messages(&answer);
+    assert_eq!(plain.len(), html.len());
+    for m in &plain {
+        assert!(m.starts_with("Bold <x> & code word"), "{}", &m[..40]);
+        assert!(!m.contains("**") && !m.contains("&lt;") && !m.contains('`'));
+        assert!(m.encode_utf16().count() <= 4096);
+    }
+}
+
+#[test]
 fn a_short_answer_is_one_message() {
     for platform in [Platform::Telegram, Platform::Discord, Platform::Slack] {
         assert_eq!(platform.messages("Hello **there**").len(), 1);
