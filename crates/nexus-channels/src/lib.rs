@@ -1,15 +1,27 @@
 //! Nexus channels: the messaging platforms people reach agents from.
 //!
-//! So far this crate holds what every adapter needs to show a model's answer: conversion of
-//! the model's Markdown to each platform's markup and splitting into messages within each
-//! platform's limit ([`format`]), and the plan of a streamed reply — send, throttled edits,
-//! continuation messages, final text ([`stream`]). The Telegram, Discord and Slack adapters
-//! behind the `ChannelAdapter` seam build on them.
+//! - [`format`]: the model's Markdown converted to each platform's markup and split into
+//!   messages within each platform's limit; [`stream`]: the plan of a streamed reply (send,
+//!   throttled edits, continuation messages, final text).
+//! - [`context`]: what every adapter is given (HTTP client, media port, limits) and its
+//!   inbound stream with router acknowledgements; [`http`], [`ws`], [`backoff`]: the shared
+//!   transport mechanisms; [`settings`]: a channel's stored settings and sealed secrets.
+//! - The Telegram, Discord and Slack adapters behind the `ChannelAdapter` seam.
 //!
 //! This crate must never know about storage, sessions or configuration files.
 
+pub mod backoff;
+pub mod context;
 pub mod format;
+pub mod http;
+pub mod settings;
 pub mod stream;
+pub mod ws;
 
+pub use backoff::Backoff;
+pub use context::{ChannelContext, Inbound, Limits, MediaStore};
 pub use format::{Platform, plain_text};
+pub use settings::{
+    AccessPolicy, ChannelSecrets, ChannelSettings, DmPolicy, GroupPolicy, ReceiveMode,
+};
 pub use stream::{Action, StreamingReply};

@@ -62,6 +62,16 @@ pub struct Sender {
     pub is_bot: bool,
 }
 
+/// Whether a message was written in a one-to-one chat or a shared one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Conversation {
+    /// A direct message to the bot (Telegram private chat, Discord DM, Slack `im`).
+    Direct,
+    /// A group, supergroup, guild channel, thread or shared Slack channel.
+    Group,
+}
+
 /// A platform message normalized, before the router resolves it to a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
@@ -75,7 +85,13 @@ pub struct InboundMessage {
     pub chat: ChatRef,
     /// Who sent it.
     pub sender: Sender,
-    /// The text.
+    /// A direct message or a group message.
+    pub conversation: Conversation,
+    /// Whether the message is addressed to the bot: it mentions the bot or replies to one of
+    /// the bot's messages (always true for direct messages). Groups answer only these unless
+    /// the channel is configured otherwise.
+    pub addressed: bool,
+    /// The text, with a leading mention of the bot removed (`@bot /new` arrives as `/new`).
     pub text: String,
     /// Files, already in object storage.
     pub attachments: Vec<Attachment>,
@@ -120,7 +136,9 @@ pub struct InboundEnvelope {
 pub struct OutboundMessage {
     /// Where to send it.
     pub chat: ChatRef,
-    /// The text (markdown from the model; the adapter renders it for the platform).
+    /// The text, already in the platform's markup (Telegram HTML, Discord Markdown, Slack
+    /// mrkdwn) and within its length limit. An adapter whose platform rejects the markup sends
+    /// the same text without it.
     pub text: String,
     /// The platform id of the message to reply to.
     pub reply_to: Option<String>,
@@ -171,12 +189,97 @@ pub enum ChannelError {
         /// What happened.
         message: String,
     },
+    /// The channel cannot work until its configuration changes (Discord close codes 4004 and
+    /// 4010–4014, a webhook URL the platform refuses…): do not restart it.
+    #[error("channel misconfigured: {message}")]
+    Fatal {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// The inbound stream was already taken or the adapter is stopped.
     #[error("channel not running: {message}")]
     NotRunning {
         /// Why.
         message: String,
     },
+}
+
+impl ChannelError {
+    /// Whether restarting the channel can help: false for rejected credentials and fatal
+    /// configuration errors, which need a person to act.
+    pub fn restartable(&self) -> bool {
+        match self {
+            ChannelError::Auth { .. } | ChannelError::Fatal { .. } => false,
+            ChannelError::Unsupported { .. }
+            | ChannelError::RateLimited { .. }
+            | ChannelError::Rejected { .. }
+            | ChannelError::Transport { .. }
+            | ChannelError::NotRunning { .. } => true,
+        }
+    }
+}
+
+/// Who the bot is on its platform, as the platform reports it for the credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotIdentity {
+    /// The bot's user id (Telegram user id, Discord user id, Slack bot user id).
+    pub id: String,
+    /// Its user name.
+    pub name: String,
+}
+
+/// An HTTP request a platform sent to Nexus (Telegram webhook, Slack Events API), as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRequest {
+    /// Header names in lowercase, with their values.
+    pub headers: Vec<(String, String)>,
+    /// The raw body (signatures are computed over these bytes).
+    pub body: Vec<u8>,
+}
+
+impl WebhookRequest {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The answer to a [`WebhookRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type` of the body, when there is one.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// Extra response headers (e.g. Slack's `X-Slack-No-Retry`).
+    pub headers: Vec<(String, String)>,
+}
+
+impl WebhookResponse {
+    /// An empty answer with `status`.
+    pub fn status(status: u16) -> Self {
+        WebhookResponse {
+            status,
+            content_type: None,
+            body: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A `text/plain` answer.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        WebhookResponse {
+            status,
+            content_type: Some("text/plain; charset=utf-8".to_owned()),
+            body: body.into().into_bytes(),
+            headers: Vec::new(),
+        }
+    }
 }
 
 /// A messaging platform connection.
@@ -188,7 +291,13 @@ pub trait ChannelAdapter: Send + Sync + std::fmt::Debug {
     /// What the platform can do.
     fn capabilities(&self) -> ChannelCapabilities;
 
-    /// Starts receiving; runs until `cancel` fires or a fatal error.
+    /// Checks the credentials against the platform (`getMe`, `GET /users/@me`, `auth.test`)
+    /// and says who the bot is.
+    async fn verify(&self) -> Result<BotIdentity, ChannelError>;
+
+    /// Starts receiving; runs until `cancel` fires (then `Ok`) or the connection fails (then
+    /// the error, and the caller restarts it with backoff when [`ChannelError::restartable`]).
+    /// A webhook-mode adapter registers its webhook here and then waits for `cancel`.
     async fn start(&self, cancel: CancellationToken) -> Result<(), ChannelError>;
 
     /// Stops receiving and releases connections.
@@ -205,4 +314,15 @@ pub trait ChannelAdapter: Send + Sync + std::fmt::Debug {
 
     /// Shows a typing indicator in a chat.
     async fn typing(&self, chat: &ChatRef) -> Result<(), ChannelError>;
+
+    /// Handles a request the platform sent to this channel's webhook URL: checks its
+    /// signature or secret, answers platform handshakes, and hands events to the inbound
+    /// stream, answering only once the router has acknowledged them. `Unsupported` for
+    /// adapters that receive over a connection of their own.
+    async fn webhook(&self, request: WebhookRequest) -> Result<WebhookResponse, ChannelError> {
+        let _ = request;
+        Err(ChannelError::Unsupported {
+            what: format!("webhooks on {}", self.kind()),
+        })
+    }
 }

@@ -17,8 +17,9 @@ pub mod message;
 pub mod tool;
 
 pub use channel::{
-    AckOutcome, ChannelAdapter, ChannelCapabilities, ChannelError, ChatRef, InboundEnvelope,
-    InboundMessage, OutboundMessage, Sender, SentMessage,
+    AckOutcome, BotIdentity, ChannelAdapter, ChannelCapabilities, ChannelError, ChatRef,
+    Conversation, InboundEnvelope, InboundMessage, OutboundMessage, Sender, SentMessage,
+    WebhookRequest, WebhookResponse,
 };
 pub use entities::{
     Agent, ApiKey, ChannelCredential, ChannelStatus, DEFAULT_MAX_STEPS, Session, User, UserRole,

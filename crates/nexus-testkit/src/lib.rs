@@ -8,6 +8,7 @@
 //! `nexus-llm`): a fake that shares code with its client would agree with its bugs.
 
 pub mod anthropic;
+pub mod chat;
 pub mod gemini;
 mod journal;
 pub mod openai;
