@@ -16,6 +16,7 @@ pub mod format;
 pub mod http;
 pub mod settings;
 pub mod stream;
+pub mod testing;
 pub mod ws;
 
 pub use backoff::Backoff;
