@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use nexus_core::{
-    AgentId, ChannelKind, DeliveryId, Message, MessageId, SessionId, TurnId, Usage, UserId,
+    AgentId, ChannelCredentialId, ChannelKind, DeliveryId, Message, MessageId, SessionId, TurnId,
+    Usage, UserId,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -301,4 +302,101 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL or CockroachDB.
     Postgres,
+}
+
+/// What a channel connection is doing, as its supervisor last reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelState {
+    /// Connecting (or registering its webhook).
+    Starting,
+    /// Connected and receiving.
+    Running,
+    /// Failed; waiting before the next attempt.
+    Backoff,
+    /// Stopped for good until its configuration changes (rejected token, fatal close code).
+    Failed,
+    /// Not running (paused, or the server stopped).
+    Stopped,
+}
+
+impl ChannelState {
+    /// The lowercase name used in storage and on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChannelState::Starting => "starting",
+            ChannelState::Running => "running",
+            ChannelState::Backoff => "backoff",
+            ChannelState::Failed => "failed",
+            ChannelState::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::str::FromStr for ChannelState {
+    type Err = nexus_core::message::UnknownVariant;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            ChannelState::Starting,
+            ChannelState::Running,
+            ChannelState::Backoff,
+            ChannelState::Failed,
+            ChannelState::Stopped,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| nexus_core::message::UnknownVariant {
+            what: "channel state",
+            value: s.to_owned(),
+        })
+    }
+}
+
+/// The health of a channel connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelHealth {
+    /// The channel.
+    pub channel_id: ChannelCredentialId,
+    /// Its state.
+    pub state: ChannelState,
+    /// The last error, kept until the next one (also while running again).
+    pub last_error: Option<String>,
+    /// The replica running it.
+    pub holder: Option<String>,
+    /// When the state was reported.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A direct-message pairing: an unknown sender's one-time code, and once the channel's owner
+/// approved it, that sender's permission to talk to the bot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pairing {
+    /// The channel.
+    pub channel_id: ChannelCredentialId,
+    /// The sender's platform user id.
+    pub sender_id: String,
+    /// The sender's display name, when the platform gave one.
+    pub sender_name: Option<String>,
+    /// The code the sender was given (unique across channels).
+    pub code: String,
+    /// When the code was issued.
+    pub created_at: DateTime<Utc>,
+    /// When the code stops being accepted.
+    pub expires_at: DateTime<Utc>,
+    /// When the owner approved it; `None` while pending.
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+/// The platform messages a streamed reply has created so far, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelReply {
+    /// The turn being answered.
+    pub turn_id: TurnId,
+    /// The channel it is answered on.
+    pub channel_id: ChannelCredentialId,
+    /// Platform message ids, first first.
+    pub message_ids: Vec<String>,
+    /// When the list last changed.
+    pub updated_at: DateTime<Utc>,
 }

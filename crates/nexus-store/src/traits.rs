@@ -20,9 +20,9 @@ use nexus_core::{
 
 use crate::error::StoreResult;
 use crate::records::{
-    Backend, CommitOutcome, Delivery, DeliveryStatus, EnqueueOutcome, InboxItem, MigrationStatus,
-    NewInbound, ProviderCredential, SessionFilter, TurnCommit, UsageFilter, UsageGrouping,
-    UsageRecord, UsageTotal,
+    Backend, ChannelHealth, ChannelReply, CommitOutcome, Delivery, DeliveryStatus, EnqueueOutcome,
+    InboxItem, MigrationStatus, NewInbound, Pairing, ProviderCredential, SessionFilter, TurnCommit,
+    UsageFilter, UsageGrouping, UsageRecord, UsageTotal,
 };
 
 /// Users and their wrapped data keys.
@@ -107,6 +107,10 @@ pub trait SessionStore: Send + Sync {
     /// The last `limit` messages of a session, in order (the context window of a turn).
     async fn recent_messages(&self, session_id: SessionId, limit: u32)
     -> StoreResult<Vec<Message>>;
+    /// Frees the session's scope so the next message in that chat starts a new session (a
+    /// channel's `/new`): the session keeps its history under the scope `scope#id`. `false`
+    /// if it did not exist.
+    async fn retire_session(&self, id: SessionId) -> StoreResult<bool>;
 }
 
 /// The inbox: inbound messages waiting for their turn, and the turn's commit.
@@ -213,6 +217,54 @@ pub trait CredentialStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Channel connections at run time: health, DM pairing, streamed replies.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Records a channel's health (replacing the previous report).
+    async fn put_channel_health(&self, health: &ChannelHealth) -> StoreResult<()>;
+    /// A channel's last reported health.
+    async fn get_channel_health(
+        &self,
+        channel_id: ChannelCredentialId,
+    ) -> StoreResult<Option<ChannelHealth>>;
+    /// Replaces a channel's settings; `NotFound` if missing.
+    async fn update_channel_settings(
+        &self,
+        channel_id: ChannelCredentialId,
+        settings: &serde_json::Value,
+    ) -> StoreResult<()>;
+    /// Issues `pairing` unless the sender already has a pairing that is approved or still
+    /// valid at `pairing.created_at`; returns the sender's pairing as stored afterwards.
+    /// `Conflict` if the code is taken (draw another).
+    async fn offer_pairing(&self, pairing: &Pairing) -> StoreResult<Pairing>;
+    /// Approves the pending pairing with `code` if it is valid at `at`, limited to channels
+    /// owned by `owner` when given; the approved pairing, or `None`.
+    async fn approve_pairing(
+        &self,
+        code: &str,
+        owner: Option<UserId>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<Pairing>>;
+    /// The pairings of a channel (pending and approved), newest first.
+    async fn list_pairings(&self, channel_id: ChannelCredentialId) -> StoreResult<Vec<Pairing>>;
+    /// Whether the owner approved `sender_id` on the channel.
+    async fn is_paired(
+        &self,
+        channel_id: ChannelCredentialId,
+        sender_id: &str,
+    ) -> StoreResult<bool>;
+    /// Withdraws a sender's pairing (approved or not); `false` if there was none.
+    async fn revoke_pairing(
+        &self,
+        channel_id: ChannelCredentialId,
+        sender_id: &str,
+    ) -> StoreResult<bool>;
+    /// Records the platform messages a streamed reply has created so far.
+    async fn put_channel_reply(&self, reply: &ChannelReply) -> StoreResult<()>;
+    /// The platform messages of a turn's reply, if any were created.
+    async fn get_channel_reply(&self, turn_id: TurnId) -> StoreResult<Option<ChannelReply>>;
+}
+
 /// Leases: ownership of a session or a channel connection by one replica, with expiry.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
@@ -235,6 +287,7 @@ pub trait Store:
     + OutboxStore
     + UsageStore
     + CredentialStore
+    + ChannelStore
     + LeaseStore
     + std::fmt::Debug
 {

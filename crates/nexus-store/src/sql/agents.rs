@@ -257,4 +257,14 @@ impl<S: SqlStore> SessionStore for S {
         messages.reverse();
         Ok(messages)
     }
+
+    async fn retire_session(&self, id: SessionId) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE sessions SET scope = scope || '#' || $2 WHERE id = $1")
+            .arg(id.as_uuid())
+            .arg(id.to_string())
+            .execute(self.db())
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
 }

@@ -14,6 +14,7 @@
 mod accounts;
 mod agents;
 pub(crate) mod batch;
+mod channels;
 mod turns;
 
 use std::future::Future;

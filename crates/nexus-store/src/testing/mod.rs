@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod channels;
 mod sessions;
 mod turns;
 
@@ -23,6 +24,7 @@ use nexus_core::{
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::*;
+pub use channels::*;
 pub use sessions::*;
 pub use turns::*;
 
@@ -84,6 +86,12 @@ macro_rules! store_conformance_tests {
             lease_is_exclusive_until_expiry,
             lease_is_renewed_by_its_holder_and_freed_by_release,
             concurrent_lease_acquisitions_have_one_winner,
+            // channels at run time
+            channel_health_is_replaced_by_the_latest_report,
+            channel_settings_are_replaced,
+            pairing_codes_are_offered_kept_replaced_and_approved_once,
+            channel_reply_ids_round_trip_per_turn,
+            retired_session_frees_its_scope_and_keeps_history,
             // the store itself
             migration_status_is_current_after_migrate,
             ping_answers_and_backend_is_named,
