@@ -146,6 +146,7 @@ mod tests {
             channel: ChannelKind::Telegram,
             account_id: ChannelCredentialId::new(),
             external_id: "1".into(),
+            message_id: "10".into(),
             chat: ChatRef {
                 chat_id: "5".into(),
                 thread_id: None,

@@ -81,6 +81,9 @@ pub struct InboundMessage {
     pub account_id: ChannelCredentialId,
     /// The platform's id of the event, unique per account (deduplication key).
     pub external_id: String,
+    /// The platform's id of the message itself (a reply quotes it): Telegram `message_id`,
+    /// Discord message id, Slack `ts`.
+    pub message_id: String,
     /// Where it was sent.
     pub chat: ChatRef,
     /// Who sent it.

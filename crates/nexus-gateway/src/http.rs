@@ -1,16 +1,22 @@
 //! HTTP endpoints: `/healthz` (the process runs), `/readyz` (database reachable, migrations
 //! applied), `/metrics` (Prometheus text), and `GET /v1/blobs/{key}?expires=…&sig=…` (signed,
-//! time-limited download links of object storage).
+//! time-limited download links of object storage), and `POST /channels/{id}/webhook` (events
+//! platforms push: Telegram webhook mode, the Slack Events API; the channel's adapter checks
+//! the signature or secret and answers).
 //!
 //! Each handler gets only the state it uses (axum `FromRef` substates).
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use nexus_core::{ChannelCredentialId, ChannelError, WebhookRequest};
+
+use crate::channels::ChannelService;
 use chrono::Utc;
 use nexus_store::blob::{BlobStore, LinkError, LinkQuery, LinkSigner};
 use nexus_store::{Store, StoreError};
@@ -37,12 +43,25 @@ pub struct BlobState {
     signer: Arc<LinkSigner>,
 }
 
+/// State of the channel webhook endpoint.
+#[derive(Clone, Debug)]
+pub struct WebhookState {
+    channels: ChannelService,
+}
+
 /// Everything the router holds; handlers extract their part.
 #[derive(Clone, Debug)]
 pub struct HttpState {
     health: HealthState,
     metrics: MetricsState,
     blobs: BlobState,
+    webhooks: WebhookState,
+}
+
+impl FromRef<HttpState> for WebhookState {
+    fn from_ref(s: &HttpState) -> Self {
+        s.webhooks.clone()
+    }
 }
 
 impl FromRef<HttpState> for HealthState {
@@ -69,18 +88,82 @@ pub fn router(
     registry: Arc<Registry>,
     blobs: Arc<BlobStore>,
     signer: Arc<LinkSigner>,
+    channels: ChannelService,
 ) -> Router {
     let state = HttpState {
         health: HealthState { store },
         metrics: MetricsState { registry },
         blobs: BlobState { blobs, signer },
+        webhooks: WebhookState { channels },
     };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/blobs/{*key}", get(download))
+        .route(
+            "/channels/{id}/webhook",
+            post(webhook).layer(axum::extract::DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+        )
         .with_state(state)
+}
+
+/// Largest webhook body read (Telegram updates and Slack events are a few kilobytes).
+const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+
+async fn webhook(
+    State(s): State<WebhookState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(id) = id.parse::<uuid::Uuid>().map(ChannelCredentialId::from) else {
+        return (StatusCode::NOT_FOUND, "no such channel\n").into_response();
+    };
+    let Some(adapter) = s.channels.adapter(id) else {
+        return (StatusCode::NOT_FOUND, "no such channel\n").into_response();
+    };
+    let request = WebhookRequest {
+        headers: headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    match adapter.webhook(request).await {
+        Ok(answer) => {
+            let status =
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut headers = HeaderMap::new();
+            if let Some(ct) = answer
+                .content_type
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                headers.insert(header::CONTENT_TYPE, ct);
+            }
+            for (name, value) in &answer.headers {
+                if let (Ok(n), Ok(v)) = (
+                    header::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    headers.insert(n, v);
+                }
+            }
+            (status, headers, answer.body).into_response()
+        }
+        Err(ChannelError::Unsupported { .. }) => (
+            StatusCode::NOT_FOUND,
+            "this channel does not receive webhooks\n",
+        )
+            .into_response(),
+        Err(err) => {
+            warn!(channel_id = %id, error = %err, "Webhook handling failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "webhook failed\n").into_response()
+        }
+    }
 }
 
 async fn healthz() -> &'static str {

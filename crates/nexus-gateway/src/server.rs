@@ -22,6 +22,9 @@ use tracing::{error, info, warn};
 
 use crate::auth::Authenticator;
 use crate::bootstrap::{Bootstrapped, bootstrap};
+use crate::channels::{
+    AdapterFactory, BlobMedia, ChannelDeps, ChannelService, ChannelServiceConfig,
+};
 use crate::config::{Settings, StorageSettings};
 use crate::grpc::{ApiSettings, GatewayService};
 use crate::pb;
@@ -35,6 +38,10 @@ const POSTGRES_CONNECTIONS: u32 = 16;
 /// What the caller supplies beyond settings: model providers and tools.
 #[derive(Debug)]
 pub struct ServerOptions {
+    /// Builds channel adapters (the real ones unless a test substitutes its own).
+    pub adapters: Arc<dyn AdapterFactory>,
+    /// Channel run-time settings.
+    pub channels: ChannelServiceConfig,
     /// Resolves `provider/model` addresses.
     pub models: Arc<dyn ModelResolver>,
     /// Model of agents created without one (and of the default agent).
@@ -100,6 +107,8 @@ pub struct RunningServer {
     pub public_url: url::Url,
     /// How long the start took, until both listeners accepted connections.
     pub startup: std::time::Duration,
+    /// The channels (Telegram, Discord, Slack) this replica runs.
+    pub channels: ChannelService,
     runtime: Runtime,
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -111,6 +120,7 @@ impl RunningServer {
         info!("Shutting down");
         self.cancel.cancel();
         self.runtime.shutdown().await;
+        self.channels.shutdown().await;
         for task in self.tasks {
             if let Err(err) = task.await {
                 warn!(error = %err, "A listener task ended abnormally");
@@ -277,6 +287,26 @@ pub async fn start(
         warn!("Could not set the port of the public URL");
     }
 
+    let http_client = reqwest::Client::builder()
+        .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| ServerError::Storage(format!("HTTP client: {e}")))?;
+    let mut channel_config = options.channels.clone();
+    channel_config.max_message_bytes = settings.max_message_bytes;
+    let channels = ChannelService::new(
+        ChannelDeps {
+            store: Arc::clone(&store),
+            runtime: runtime.clone(),
+            vault: Arc::clone(&vault),
+            media: Arc::new(BlobMedia::new(Arc::clone(&blobs))),
+            http: http_client,
+            factory: Arc::clone(&options.adapters),
+        },
+        channel_config,
+    );
+
     let cancel = CancellationToken::new();
     let service = GatewayService::new(
         Arc::clone(&store),
@@ -294,11 +324,16 @@ pub async fn start(
         Arc::new(registry),
         Arc::clone(&blobs),
         Arc::clone(&signer),
+        channels.clone(),
     );
     let http_task = tokio::spawn(serve_http(http_listener, router, cancel.clone()));
 
+    // After the HTTP listener: webhooks registered by starting channels can be answered.
+    let started_channels = channels.start().await?;
+
     let startup = started.elapsed();
     info!(
+        channels = started_channels,
         grpc = %grpc_addr,
         http = %http_addr,
         database = ?store.backend(),
@@ -316,6 +351,7 @@ pub async fn start(
         links: signer,
         public_url,
         startup,
+        channels,
         runtime,
         cancel,
         tasks: vec![grpc_task, http_task],

@@ -91,6 +91,8 @@ pub struct TurnHandle {
     pub session_id: SessionId,
     /// The stored user message.
     pub message_id: MessageId,
+    /// Its position in the session (the turn's answer comes after it).
+    pub message_seq: i64,
     /// Whether the message had been submitted before (same deduplication key).
     pub duplicate: bool,
     /// The turn's events, ending with `Done` or `Error`.
@@ -225,6 +227,7 @@ impl Runtime {
                 turn_id: item.turn_id,
                 session_id: session.id,
                 message_id: item.message_id,
+                message_seq: item.message_seq,
                 duplicate: false,
                 events,
             };
@@ -259,6 +262,7 @@ impl Runtime {
             turn_id: item.turn_id,
             session_id: session.id,
             message_id: item.message_id,
+            message_seq: item.message_seq,
             duplicate: true,
             events,
         })

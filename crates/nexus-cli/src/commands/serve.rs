@@ -86,6 +86,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             models: providers.resolver,
             default_model: providers.default_model,
             tools: ToolRegistry::new(),
+            adapters: std::sync::Arc::new(nexus_gateway::channels::PlatformAdapters),
+            channels: nexus_gateway::channels::ChannelServiceConfig::default(),
         },
     )
     .await?;

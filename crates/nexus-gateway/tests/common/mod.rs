@@ -67,6 +67,8 @@ impl TestServer {
                 models: providers.resolver,
                 default_model: providers.default_model,
                 tools: ToolRegistry::new(),
+                adapters: std::sync::Arc::new(nexus_gateway::channels::PlatformAdapters),
+                channels: nexus_gateway::channels::ChannelServiceConfig::default(),
             },
         )
         .await
