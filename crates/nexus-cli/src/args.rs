@@ -33,6 +33,9 @@ pub(crate) enum Command {
     /// Store your own model provider keys (sealed at rest; never shown again).
     #[command(subcommand)]
     ProviderKey(ProviderKeyCommand),
+    /// Connect agents to Telegram, Discord and Slack.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
     /// Tokens and cost, per model, agent, user or day.
     Usage(UsageArgs),
     /// The model catalog: context windows, tool support and prices (built in, plus the
@@ -307,6 +310,153 @@ pub(crate) enum ProviderKeyCommand {
     Delete {
         /// Provider name.
         provider: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Who may talk to a channel's bot.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct AccessArgs {
+    /// Direct messages: open, allowlist or pairing (unknown senders get a code you approve
+    /// with `nexus channel approve CODE`).
+    #[arg(long, default_value = "pairing")]
+    pub(crate) dm: String,
+    /// Platform user ids always allowed (repeat or separate with commas).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) allow: Vec<String>,
+    /// Groups: mention (answer only when mentioned or replied to), all, or off.
+    #[arg(long, default_value = "mention")]
+    pub(crate) groups: String,
+}
+
+/// What every `channel add` takes.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ChannelAddCommon {
+    /// The agent that answers (name or id).
+    #[arg(long)]
+    pub(crate) agent: String,
+    /// A name for the channel (default: the platform's name).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// The platform API's base URL (a self-hosted server, a proxy).
+    #[arg(long)]
+    pub(crate) api_base: Option<String>,
+    #[command(flatten)]
+    pub(crate) access: AccessArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChannelAddCommand {
+    /// A Telegram bot (token from @BotFather).
+    Telegram {
+        /// The bot token; read from standard input when omitted.
+        #[arg(long)]
+        token: Option<String>,
+        /// polling (default) or webhook.
+        #[arg(long, default_value = "polling")]
+        mode: String,
+        /// Webhook mode: the public HTTPS URL Telegram posts to (default: the server's
+        /// public URL + /channels/ID/webhook).
+        #[arg(long)]
+        webhook_url: Option<String>,
+        #[command(flatten)]
+        common: ChannelAddCommon,
+    },
+    /// A Discord bot (token from the developer portal; enable the Message Content intent).
+    Discord {
+        /// The bot token; read from standard input when omitted.
+        #[arg(long)]
+        token: Option<String>,
+        /// The Gateway URL, instead of the one Discord names.
+        #[arg(long)]
+        gateway_url: Option<String>,
+        #[command(flatten)]
+        common: ChannelAddCommon,
+    },
+    /// A Slack app: a bot token plus an app-level token (Socket Mode) or a signing secret
+    /// (Events API posted to /channels/ID/webhook).
+    Slack {
+        /// The bot token (xoxb-…).
+        #[arg(long)]
+        bot_token: String,
+        /// The app-level token (xapp-…) for Socket Mode.
+        #[arg(
+            long,
+            conflicts_with = "signing_secret",
+            required_unless_present = "signing_secret"
+        )]
+        app_token: Option<String>,
+        /// The signing secret, for the Events API.
+        #[arg(long)]
+        signing_secret: Option<String>,
+        #[command(flatten)]
+        common: ChannelAddCommon,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChannelCommand {
+    /// Add a channel; its credentials are checked with the platform first.
+    #[command(subcommand)]
+    Add(ChannelAddCommand),
+    /// List your channels and their state.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a channel: settings, state, last error, pairings.
+    Show {
+        /// Name or id.
+        channel: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a channel.
+    Remove {
+        /// Name or id.
+        channel: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Stop receiving on a channel (kept; resume later).
+    Pause {
+        /// Name or id.
+        channel: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Start receiving on a paused channel.
+    Resume {
+        /// Name or id.
+        channel: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Replace a channel's access rules.
+    Access {
+        /// Name or id.
+        channel: String,
+        #[command(flatten)]
+        access: AccessArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Approve the pairing code an unknown sender received.
+    Approve {
+        /// The code.
+        code: String,
         #[command(flatten)]
         client: ClientArgs,
     },

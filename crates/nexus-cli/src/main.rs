@@ -38,6 +38,7 @@ fn main() -> std::process::ExitCode {
             Command::User(a) => commands::admin::user(a).await,
             Command::Key(a) => commands::admin::key(a).await,
             Command::ProviderKey(a) => commands::admin::provider_key(a).await,
+            Command::Channel(a) => commands::channel::run(a).await,
             Command::Usage(a) => commands::usage::run(a).await,
             Command::Models(a) => commands::models::run(&a),
             Command::Migrate(a) => commands::migrate::run(a).await,

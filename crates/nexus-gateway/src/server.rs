@@ -317,6 +317,8 @@ pub async fn start(
             max_message_bytes: settings.max_message_bytes,
             default_model: options.default_model.clone(),
         },
+        channels.clone(),
+        public_url.clone(),
     );
     let grpc_task = tokio::spawn(serve_grpc(grpc_listener, service, cancel.clone()));
     let router = crate::http::router(

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub(crate) mod admin;
+pub(crate) mod channel;
 pub(crate) mod chat;
 pub(crate) mod doctor;
 pub(crate) mod migrate;

@@ -3,6 +3,7 @@
 //! the records involved; records of other users answer `NOT_FOUND`, never their existence.
 
 mod admin;
+mod channels;
 mod chat;
 pub(crate) mod convert;
 mod provider_keys;
@@ -22,6 +23,7 @@ use nexus_store::Store;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Authenticator;
+use crate::channels::ChannelService;
 use crate::error::ApiError;
 use crate::pb;
 use crate::pb::gateway_server::Gateway;
@@ -47,6 +49,10 @@ pub struct GatewayService {
     agents: Arc<TtlCache<(UserId, String), Agent>>,
     /// Sessions read recently (their owner, agent and channel never change).
     sessions: Arc<TtlCache<SessionId, Session>>,
+    /// The channels of this replica.
+    channels: ChannelService,
+    /// The server's public base URL (for webhook URLs).
+    public_url: url::Url,
 }
 
 /// How long resolved agents and sessions are reused: an agent's change reaches new chats
@@ -63,8 +69,12 @@ impl GatewayService {
         auth: Arc<Authenticator>,
         vault: Arc<Vault>,
         settings: ApiSettings,
+        channels: ChannelService,
+        public_url: url::Url,
     ) -> Self {
         GatewayService {
+            channels,
+            public_url,
             store,
             runtime,
             auth,
@@ -259,6 +269,80 @@ impl Gateway for GatewayService {
         let principal = self.principal(&request).await?;
         Ok(Response::new(
             self.usage(&principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn add_channel(
+        &self,
+        request: Request<pb::AddChannelRequest>,
+    ) -> Result<Response<pb::AddChannelResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.add_channel_for(principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn list_channels(
+        &self,
+        request: Request<pb::ListChannelsRequest>,
+    ) -> Result<Response<pb::ListChannelsResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(self.list_channels_for(principal).await?))
+    }
+
+    async fn get_channel(
+        &self,
+        request: Request<pb::GetChannelRequest>,
+    ) -> Result<Response<pb::Channel>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.get_channel_for(principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn remove_channel(
+        &self,
+        request: Request<pb::RemoveChannelRequest>,
+    ) -> Result<Response<pb::RemoveChannelResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.remove_channel_for(principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn set_channel_status(
+        &self,
+        request: Request<pb::SetChannelStatusRequest>,
+    ) -> Result<Response<pb::Channel>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.set_channel_status_for(principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn set_channel_access(
+        &self,
+        request: Request<pb::SetChannelAccessRequest>,
+    ) -> Result<Response<pb::Channel>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.set_channel_access_for(principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn approve_pairing(
+        &self,
+        request: Request<pb::ApprovePairingRequest>,
+    ) -> Result<Response<pb::ApprovePairingResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        Ok(Response::new(
+            self.approve_pairing_for(principal, request.into_inner())
+                .await?,
         ))
     }
 
