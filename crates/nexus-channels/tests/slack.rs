@@ -1,5 +1,7 @@
 //! The Slack adapter against the fake Slack: Socket Mode and the Events API end to end.
 
+#![allow(clippy::unwrap_used, reason = "test code")]
+
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
