@@ -412,9 +412,18 @@ async fn a_shared_file_is_downloaded_into_media_and_an_oversized_one_noted() {
 }
 
 #[tokio::test]
-async fn a_disconnect_opens_the_next_connection_before_closing_the_old() {
+async fn a_refresh_disconnect_opens_the_next_connection_before_closing_the_old() {
+    refresh_before_close("refresh_requested").await;
+}
+
+#[tokio::test]
+async fn a_warning_disconnect_opens_the_next_connection_before_closing_the_old() {
+    refresh_before_close("warning").await;
+}
+
+async fn refresh_before_close(reason: &str) {
     let mut rig = Rig::socket().await;
-    rig.fake.disconnect("refresh_requested");
+    rig.fake.disconnect(reason);
     rig.fake
         .wait_for("the old connection closed", |f| {
             f.socket_log().contains(&SocketEvent::Closed(1))
