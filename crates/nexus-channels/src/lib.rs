@@ -15,6 +15,7 @@ pub mod context;
 pub mod format;
 pub mod http;
 pub mod settings;
+pub mod slack;
 pub mod stream;
 pub mod testing;
 pub mod ws;
@@ -25,4 +26,5 @@ pub use format::{Platform, plain_text};
 pub use settings::{
     AccessPolicy, ChannelSecrets, ChannelSettings, DmPolicy, GroupPolicy, ReceiveMode,
 };
+pub use slack::{SlackAdapter, SlackConfig, SlackMode};
 pub use stream::{Action, StreamingReply};
