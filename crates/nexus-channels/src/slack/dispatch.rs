@@ -134,10 +134,16 @@ impl Dispatch {
         if !skipped.is_empty() {
             metadata.insert("skipped_attachments".into(), Value::Array(skipped));
         }
+        let message_id = metadata
+            .get("slack_ts")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let message = InboundMessage {
             channel: ChannelKind::Slack,
             account_id: self.ctx.account_id,
             external_id: draft.external_id,
+            message_id,
             chat: draft.chat,
             sender: draft.sender,
             conversation: draft.conversation,

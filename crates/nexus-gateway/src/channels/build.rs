@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use nexus_channels::slack::{SlackAdapter, SlackConfig};
 use nexus_channels::{ChannelContext, ChannelSecrets, ChannelSettings};
 use nexus_core::{ChannelAdapter, ChannelError, ChannelKind};
 
@@ -26,12 +27,18 @@ impl AdapterFactory for PlatformAdapters {
     fn build(
         &self,
         kind: ChannelKind,
-        _settings: &ChannelSettings,
-        _secrets: &ChannelSecrets,
-        _ctx: ChannelContext,
+        settings: &ChannelSettings,
+        secrets: &ChannelSecrets,
+        ctx: ChannelContext,
     ) -> Result<Arc<dyn ChannelAdapter>, ChannelError> {
-        Err(ChannelError::Unsupported {
-            what: format!("{kind} adapters (temporary)"),
-        })
+        match kind {
+            ChannelKind::Slack => {
+                let config = SlackConfig::from_settings(settings, secrets)?;
+                Ok(Arc::new(SlackAdapter::new(config, ctx)?))
+            }
+            other => Err(ChannelError::Unsupported {
+                what: format!("{other} adapters (temporary)"),
+            }),
+        }
     }
 }

@@ -314,6 +314,7 @@ impl ChannelService {
             channel_id: channel.id,
             holder: Arc::clone(&inner.holder),
             tracker: inner.tracker.clone(),
+            cancel: cancel.clone(),
             edit_interval_scale: inner.config.edit_interval_scale,
         };
         let router = ChannelRouter {

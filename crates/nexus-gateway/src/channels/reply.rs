@@ -20,6 +20,7 @@ use nexus_core::{
 use nexus_runtime::TurnHandle;
 use nexus_store::{ChannelReply, Delivery, DeliveryStatus, Store, StoreError};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -72,6 +73,9 @@ pub(crate) struct Replier {
     pub(crate) channel_id: ChannelCredentialId,
     pub(crate) holder: Arc<str>,
     pub(crate) tracker: TaskTracker,
+    /// Fired when the channel stops: a live reply still waiting then gives up (its turn,
+    /// abandoned at shutdown, is answered after the restart through the outbox).
+    pub(crate) cancel: CancellationToken,
     /// Multiplies the edit interval (tests shorten it).
     pub(crate) edit_interval_scale: f64,
 }
@@ -201,6 +205,7 @@ impl Replier {
                     // the outbox delivers it, editing what this reply showed.
                     None => return Ok(()),
                 },
+                () = self.cancel.cancelled() => return Ok(()),
                 () = sleep_until(due), if due.is_some() => {
                     let actions = plan.flush(Instant::now());
                     self.apply(turn_id, &mut shown, actions).await;
