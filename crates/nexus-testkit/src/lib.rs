@@ -12,7 +12,9 @@ pub mod chat;
 pub mod gemini;
 mod journal;
 pub mod openai;
+pub mod telegram;
 
 pub use anthropic::{FakeAnthropic, FakeAnthropicConfig};
 pub use gemini::{FakeGemini, FakeGeminiConfig};
 pub use openai::{FakeOpenAi, FakeOpenAiConfig, RecordedRequest, Reply};
+pub use telegram::{FakeTelegram, FakeTelegramConfig};
