@@ -16,6 +16,7 @@ pub mod format;
 pub mod http;
 pub mod settings;
 pub mod stream;
+pub mod telegram;
 pub mod testing;
 pub mod ws;
 
@@ -26,3 +27,4 @@ pub use settings::{
     AccessPolicy, ChannelSecrets, ChannelSettings, DmPolicy, GroupPolicy, ReceiveMode,
 };
 pub use stream::{Action, StreamingReply};
+pub use telegram::{TelegramAdapter, TelegramConfig, TelegramMode};
