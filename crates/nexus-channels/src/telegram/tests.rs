@@ -201,7 +201,7 @@ fn errors_are_classified_by_status() {
     );
     let migrated = ResponseParameters {
         retry_after: None,
-        migrate_to_chat_id: Some(-100_42),
+        migrate_to_chat_id: Some(-10_042),
     };
     let CallError::Channel(ChannelError::Rejected { message }) = classify(
         "sendMessage",
