@@ -17,6 +17,7 @@ pub mod http;
 pub mod settings;
 pub mod slack;
 pub mod stream;
+pub mod telegram;
 pub mod testing;
 pub mod ws;
 
@@ -28,3 +29,4 @@ pub use settings::{
 };
 pub use slack::{SlackAdapter, SlackConfig, SlackMode};
 pub use stream::{Action, StreamingReply};
+pub use telegram::{TelegramAdapter, TelegramConfig, TelegramMode};

@@ -13,8 +13,10 @@ pub mod gemini;
 mod journal;
 pub mod openai;
 pub mod slack;
+pub mod telegram;
 
 pub use anthropic::{FakeAnthropic, FakeAnthropicConfig};
 pub use gemini::{FakeGemini, FakeGeminiConfig};
 pub use openai::{FakeOpenAi, FakeOpenAiConfig, RecordedRequest, Reply};
 pub use slack::{FakeSlack, FakeSlackConfig};
+pub use telegram::{FakeTelegram, FakeTelegramConfig};
