@@ -1,0 +1,12 @@
+//! End-to-end channel tests: the channel conformance suite on every platform's fake.
+
+mod common;
+mod channels;
+
+mod telegram {
+    crate::channel_conformance!(nexus_testkit::telegram::FakeTelegram);
+}
+
+mod slack {
+    crate::channel_conformance!(nexus_testkit::slack::FakeSlack);
+}
