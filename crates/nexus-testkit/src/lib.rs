@@ -9,10 +9,12 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod discord;
 pub mod gemini;
 mod journal;
 pub mod openai;
 
 pub use anthropic::{FakeAnthropic, FakeAnthropicConfig};
+pub use discord::{FakeDiscord, FakeDiscordConfig};
 pub use gemini::{FakeGemini, FakeGeminiConfig};
 pub use openai::{FakeOpenAi, FakeOpenAiConfig, RecordedRequest, Reply};
