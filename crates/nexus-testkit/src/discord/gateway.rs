@@ -165,6 +165,7 @@ fn record(
     close_code: Option<u16>,
 ) {
     lock(&shared.model).record_frame(ClientFrame {
+        index: 0,
         conn: conn.id,
         path: conn.path.clone(),
         op,
@@ -313,6 +314,9 @@ fn resume(shared: &Shared, conn: &mut Conn, d: &Value) -> Step {
 
 fn apply(shared: &Shared, conn: &Conn, fault: GatewayFault) -> Step {
     match fault {
+        GatewayFault::RequestHeartbeat => Step::Send(vec![
+            json!({"op": 1, "d": null, "s": null, "t": null}).to_string(),
+        ]),
         GatewayFault::Reconnect => Step::Send(vec![
             json!({"op": 7, "d": null, "s": null, "t": null}).to_string(),
         ]),

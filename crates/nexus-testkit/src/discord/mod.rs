@@ -77,6 +77,8 @@ pub struct RecordedFile {
 /// A frame a client sent on the gateway.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientFrame {
+    /// Its position among every client frame the fake received (0, 1, …).
+    pub index: u64,
     /// Which connection (1, 2, … in order of connection).
     pub conn: u64,
     /// The path and query the connection was opened on.
@@ -94,6 +96,8 @@ pub struct ClientFrame {
 /// Gateway misbehaviour, applied to the newest live connection (or the next to connect).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GatewayFault {
+    /// Op 1 HEARTBEAT from the server: the client must heartbeat at once.
+    RequestHeartbeat,
     /// Op 7 RECONNECT.
     Reconnect,
     /// Op 9 INVALID_SESSION; when not resumable the session is forgotten.
@@ -268,6 +272,12 @@ impl FakeDiscord {
         lock(&self.shared.model).frames.iter().cloned().collect()
     }
 
+    /// How many client frames the fake received so far (the next frame's
+    /// [`index`](ClientFrame::index)).
+    pub fn frame_count(&self) -> u64 {
+        lock(&self.shared.model).frame_count
+    }
+
     /// How many IDENTIFYs and RESUMEs the fake accepted.
     pub fn sessions_started(&self) -> (u32, u32) {
         let model = lock(&self.shared.model);
@@ -298,6 +308,14 @@ impl FakeDiscord {
     /// Waits until a session is attached to a live connection, at most `timeout`.
     pub async fn wait_connected(&self, timeout: Duration) -> bool {
         self.shared.wait_until(timeout, connected).await
+    }
+
+    /// Waits until the fake has received `count` REST requests, at most `timeout`.
+    pub async fn wait_for_requests(&self, count: u64, timeout: Duration) -> bool {
+        let journal = &self.shared.journal;
+        self.shared
+            .wait_until(timeout, |_| journal.request_count() >= count)
+            .await
     }
 
     /// Waits until the bot has sent `count` messages, at most `timeout`.

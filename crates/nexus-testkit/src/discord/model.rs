@@ -77,6 +77,7 @@ pub(crate) struct Model {
     pub(crate) conns: BTreeMap<u64, Conn>,
     next_conn: u64,
     pub(crate) frames: VecDeque<ClientFrame>,
+    pub(crate) frame_count: u64,
     pub(crate) pending_faults: VecDeque<GatewayFault>,
     pub(crate) identifies: u32,
     pub(crate) resumes: u32,
@@ -156,7 +157,9 @@ impl Model {
     }
 
     /// Keeps a client frame.
-    pub(crate) fn record_frame(&mut self, frame: ClientFrame) {
+    pub(crate) fn record_frame(&mut self, mut frame: ClientFrame) {
+        frame.index = self.frame_count;
+        self.frame_count += 1;
         while self.frames.len() >= MAX_FRAMES {
             self.frames.pop_front();
         }
