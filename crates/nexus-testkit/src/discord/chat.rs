@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::gateway::MESSAGE_CONTENT;
+use super::messages::with_guild;
 use super::model::{Model, Stored, timestamp, user_json};
-use super::rest::with_guild;
 use crate::chat::{BotMessage, Place, Said, UserSays};
 use crate::journal::lock;
 

@@ -13,12 +13,13 @@
 //! Faults by script: [`GatewayFault`] (op 7, op 9, close codes, dropped TCP, malformed and
 //! oversized frames), [`FakeDiscord::set_heartbeat_acks`], and [`RestFault`] (route or global
 //! 429s, 5xx). Modules: `config`, `model` (state), `rest`, `limits` (rate-limit buckets),
-//! `gateway`, `chat` (the [`ChatPlatform`] side). This module must never contain client code.
+//! `messages` (create and edit), `gateway`, `chat` (the [`ChatPlatform`] side). This module must never contain client code.
 
 mod chat;
 mod config;
 mod gateway;
 mod limits;
+mod messages;
 mod model;
 mod rest;
 
