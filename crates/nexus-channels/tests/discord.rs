@@ -313,6 +313,33 @@ async fn a_disallowed_message_content_intent_is_fatal_and_names_the_portal_setti
 }
 
 #[tokio::test]
+async fn without_the_message_content_intent_only_mentions_keep_their_text() {
+    let fake = FakeDiscord::start_with(fake_config()).await;
+    let mut config = DiscordConfig::new(SecretString::from(fake.token().to_owned()));
+    config.api_base = Url::parse(&fake.api_base()).unwrap();
+    config.intents = 37377 - (1 << 15);
+    let media = Arc::new(MemoryMedia::new());
+    let ctx = ChannelContext {
+        account_id: ChannelCredentialId::new(),
+        http: reqwest::Client::new(),
+        media: media.clone(),
+        limits: limits(),
+    };
+    let adapter = DiscordAdapter::new(config, ctx)
+        .unwrap()
+        .with_timing(timing());
+    let mut h = Harness::run(fake, adapter, media);
+    assert!(h.fake.wait_connected(WAIT).await);
+    assert_eq!(h.frame(is_op(2)).await.d["intents"], 4609);
+    h.fake.say(UserSays::group("42", "500", "hidden")).await;
+    assert_eq!(h.next().await.text, "");
+    h.fake
+        .say(UserSays::group("42", "500", "visible").mentioning())
+        .await;
+    assert_eq!(h.next().await.text, "visible");
+}
+
+#[tokio::test]
 async fn close_4013_is_fatal_and_never_reconnected() {
     let h = Harness::start().await;
     h.fake.inject(GatewayFault::Close(4013));
