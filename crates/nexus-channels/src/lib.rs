@@ -12,6 +12,7 @@
 
 pub mod backoff;
 pub mod context;
+pub mod discord;
 pub mod format;
 pub mod http;
 pub mod settings;
@@ -23,6 +24,7 @@ pub mod ws;
 
 pub use backoff::Backoff;
 pub use context::{ChannelContext, Inbound, Limits, MediaStore};
+pub use discord::{DiscordAdapter, DiscordConfig};
 pub use format::{Platform, plain_text};
 pub use settings::{
     AccessPolicy, ChannelSecrets, ChannelSettings, DmPolicy, GroupPolicy, ReceiveMode,

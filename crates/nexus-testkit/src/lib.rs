@@ -9,6 +9,7 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod discord;
 pub mod gemini;
 mod journal;
 pub mod openai;
@@ -16,6 +17,7 @@ pub mod slack;
 pub mod telegram;
 
 pub use anthropic::{FakeAnthropic, FakeAnthropicConfig};
+pub use discord::{FakeDiscord, FakeDiscordConfig};
 pub use gemini::{FakeGemini, FakeGeminiConfig};
 pub use openai::{FakeOpenAi, FakeOpenAiConfig, RecordedRequest, Reply};
 pub use slack::{FakeSlack, FakeSlackConfig};

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use nexus_channels::ReceiveMode;
+use nexus_channels::discord::{DiscordAdapter, DiscordConfig};
 use nexus_channels::slack::{SlackAdapter, SlackConfig};
 use nexus_channels::telegram::{TelegramAdapter, TelegramConfig, TelegramMode};
 use nexus_channels::{ChannelContext, ChannelSecrets, ChannelSettings};
@@ -43,8 +44,12 @@ impl AdapterFactory for PlatformAdapters {
                 let config = SlackConfig::from_settings(settings, secrets)?;
                 Ok(Arc::new(SlackAdapter::new(config, ctx)?))
             }
+            ChannelKind::Discord => {
+                let config = DiscordConfig::from_settings(settings, secrets)?;
+                Ok(Arc::new(DiscordAdapter::new(config, ctx)?))
+            }
             other => Err(ChannelError::Unsupported {
-                what: format!("{other} adapters (temporary)"),
+                what: format!("{other} is not a chat platform with an adapter"),
             }),
         }
     }
