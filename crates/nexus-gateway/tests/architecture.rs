@@ -22,6 +22,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "nexus-store",
                 "nexus-security",
                 "nexus-llm",
+                "nexus-channels",
                 "nexus-runtime",
             ][..],
         ),

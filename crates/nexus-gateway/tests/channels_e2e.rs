@@ -1,7 +1,7 @@
 //! End-to-end channel tests: the channel conformance suite on every platform's fake.
 
-mod common;
 mod channels;
+mod common;
 
 mod telegram {
     crate::channel_conformance!(nexus_testkit::telegram::FakeTelegram);
@@ -9,4 +9,8 @@ mod telegram {
 
 mod slack {
     crate::channel_conformance!(nexus_testkit::slack::FakeSlack);
+}
+
+mod discord {
+    crate::channel_conformance!(nexus_testkit::discord::FakeDiscord);
 }

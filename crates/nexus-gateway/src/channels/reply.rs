@@ -15,7 +15,7 @@ use chrono::Utc;
 use nexus_channels::{Action, Platform, StreamingReply};
 use nexus_core::{
     ChannelAdapter, ChannelCredentialId, ChannelError, ChannelKind, ChatRef, Message,
-    OutboundMessage, SentMessage, SessionId, TurnEvent, TurnId,
+    OutboundMessage, SentMessage, SessionId, TurnErrorKind, TurnEvent, TurnId,
 };
 use nexus_runtime::TurnHandle;
 use nexus_store::{ChannelReply, Delivery, DeliveryStatus, Store, StoreError};
@@ -190,6 +190,9 @@ impl Replier {
                         }
                         return self.mark_delivered(turn_id, &shown).await;
                     }
+                    // Abandoned at shutdown: answered after the restart, through the outbox,
+                    // which edits what this reply showed. Nothing to tell the person now.
+                    Some(TurnEvent::Error { kind: TurnErrorKind::Cancelled, .. }) => return Ok(()),
                     Some(TurnEvent::Error { message, .. }) => {
                         let notice = OutboundMessage {
                             chat: shown.chat.clone(),

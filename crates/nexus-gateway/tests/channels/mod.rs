@@ -140,9 +140,7 @@ impl<P: Platform> World<P> {
         self.server.as_ref().unwrap()
     }
 
-    pub async fn client(
-        &self,
-    ) -> pb::gateway_client::GatewayClient<tonic::transport::Channel> {
+    pub async fn client(&self) -> pb::gateway_client::GatewayClient<tonic::transport::Channel> {
         pb::gateway_client::GatewayClient::connect(format!("http://{}", self.server().grpc_addr))
             .await
             .unwrap()
@@ -157,7 +155,11 @@ impl<P: Platform> World<P> {
     }
 
     /// Waits until the bot's messages satisfy `cond` (10 s at most).
-    pub async fn wait_bot(&self, what: &str, cond: impl Fn(&[BotMessage]) -> bool) -> Vec<BotMessage> {
+    pub async fn wait_bot(
+        &self,
+        what: &str,
+        cond: impl Fn(&[BotMessage]) -> bool,
+    ) -> Vec<BotMessage> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let messages = self.platform.bot_messages();
@@ -171,10 +173,32 @@ impl<P: Platform> World<P> {
         }
     }
 
+    /// Waits until the stored sessions satisfy `cond` (10 s at most).
+    pub async fn wait_stored(
+        &self,
+        what: &str,
+        cond: impl Fn(&[Vec<nexus_core::Message>]) -> bool,
+    ) -> Vec<Vec<nexus_core::Message>> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let sessions = self.stored_sessions().await;
+            if cond(&sessions) {
+                return sessions;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; stored: {sessions:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Messages stored in the channel's sessions, oldest session first.
     pub async fn stored_sessions(&self) -> Vec<Vec<nexus_core::Message>> {
         let store = &self.server().store;
-        let mut sessions = store.list_sessions(&SessionFilter::default()).await.unwrap();
+        let mut sessions = store
+            .list_sessions(&SessionFilter::default())
+            .await
+            .unwrap();
         sessions.retain(|s| s.scope.starts_with(&self.channel.id));
         sessions.sort_by_key(|s| s.created_at);
         let mut out = Vec::new();
@@ -197,14 +221,26 @@ pub async fn direct_message_gets_one_streamed_reply<P: Platform>() {
     let w = World::<P>::start(open()).await;
     let answer = "Hello there, this answer streams in word by word so that the reply is edited \
                   several times before it is complete.";
-    w.llm.push(Reply::text(answer).token_delay(Duration::from_millis(30)));
+    w.llm
+        .push(Reply::text(answer).token_delay(Duration::from_millis(30)));
     let said = w.platform.say(UserSays::direct("1001", "hi")).await;
-    let messages = w.wait_bot("the full answer", |m| says_text(m, answer)).await;
-    assert_eq!(messages.len(), 1, "one message, edited in place: {messages:#?}");
+    let messages = w
+        .wait_bot("the full answer", |m| says_text(m, answer))
+        .await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "one message, edited in place: {messages:#?}"
+    );
     assert_eq!(messages[0].chat_id, said.chat_id);
-    assert!(messages[0].edits >= 1, "the reply streamed with edits: {messages:#?}");
-    let sessions = w.stored_sessions().await;
-    assert_eq!(sessions.len(), 1);
+    assert!(
+        messages[0].edits >= 1,
+        "the reply streamed with edits: {messages:#?}"
+    );
+    // The last edit may show the whole text a moment before the turn is committed.
+    let sessions = w
+        .wait_stored("the answer stored", |s| s.len() == 1 && s[0].len() == 2)
+        .await;
     let history: Vec<_> = sessions[0].iter().map(|m| m.content.as_str()).collect();
     assert_eq!(history, vec!["hi", answer]);
 }
@@ -214,11 +250,17 @@ pub async fn direct_message_gets_one_streamed_reply<P: Platform>() {
 pub async fn long_reply_is_split_within_the_platform_limit<P: Platform>() {
     let w = World::<P>::start(open()).await;
     let paragraphs: Vec<String> = (0..7)
-        .map(|i| format!("Paragraph{i} {}", "lorem ipsum dolor sit amet ".repeat(30)).trim().to_owned())
+        .map(|i| {
+            format!("Paragraph{i} {}", "lorem ipsum dolor sit amet ".repeat(30))
+                .trim()
+                .to_owned()
+        })
         .collect();
     let answer = paragraphs.join("\n\n");
     w.llm.push(Reply::text(&answer));
-    w.platform.say(UserSays::direct("1002", "tell me a lot")).await;
+    w.platform
+        .say(UserSays::direct("1002", "tell me a lot"))
+        .await;
     let messages = w
         .wait_bot("every paragraph", |m| {
             let all: String = m.iter().map(|b| b.text.as_str()).collect();
@@ -229,7 +271,11 @@ pub async fn long_reply_is_split_within_the_platform_limit<P: Platform>() {
         .await;
     let limit = w.platform.limit();
     for m in &messages {
-        assert!(m.text.chars().count() <= limit, "{} chars > {limit}", m.text.chars().count());
+        assert!(
+            m.text.chars().count() <= limit,
+            "{} chars > {limit}",
+            m.text.chars().count()
+        );
     }
 }
 
@@ -238,28 +284,43 @@ pub async fn group_messages_are_answered_only_when_mentioned<P: Platform>() {
     let w = World::<P>::start(open()).await;
     let group = w.platform.group_id();
     w.llm.push(Reply::text("Answer to the mention."));
-    w.platform.say(UserSays::group("1003", &group, "just chatting")).await;
+    w.platform
+        .say(UserSays::group("1003", &group, "just chatting"))
+        .await;
     w.platform
         .say(UserSays::group("1003", &group, "what is two plus two?").mentioning())
         .await;
     let messages = w
-        .wait_bot("the answer to the mention", |m| says_text(m, "Answer to the mention."))
+        .wait_bot("the answer to the mention", |m| {
+            says_text(m, "Answer to the mention.")
+        })
         .await;
     assert_eq!(messages.len(), 1, "{messages:#?}");
-    assert_eq!(w.llm.request_count(), 1, "only the mention reached the model");
+    assert_eq!(
+        w.llm.request_count(),
+        1,
+        "only the mention reached the model"
+    );
     let last = w.llm.last_request().unwrap();
     let body = last.body.to_string();
     assert!(body.contains("what is two plus two?"), "{body}");
-    assert!(!body.contains(&w.platform.bot_user_id()), "mention stripped: {body}");
+    assert!(
+        !body.contains(&w.platform.bot_user_id()),
+        "mention stripped: {body}"
+    );
 }
 
 /// Bots are never answered.
 pub async fn bots_are_never_answered<P: Platform>() {
     let w = World::<P>::start(open()).await;
     w.llm.push(Reply::text("For the human."));
-    w.platform.say(UserSays::direct("1004", "beep").from_bot()).await;
+    w.platform
+        .say(UserSays::direct("1004", "beep").from_bot())
+        .await;
     w.platform.say(UserSays::direct("1005", "hello")).await;
-    let messages = w.wait_bot("the human's answer", |m| says_text(m, "For the human.")).await;
+    let messages = w
+        .wait_bot("the human's answer", |m| says_text(m, "For the human."))
+        .await;
     assert_eq!(messages.len(), 1);
     assert_eq!(w.llm.request_count(), 1);
 }
@@ -270,7 +331,9 @@ pub async fn unknown_sender_is_paired_before_being_answered<P: Platform>() {
     let w = World::<P>::start(pairing()).await;
     w.platform.say(UserSays::direct("1006", "hello?")).await;
     let messages = w
-        .wait_bot("a pairing code", |m| m.iter().any(|b| b.text.contains("pairing code")))
+        .wait_bot("a pairing code", |m| {
+            m.iter().any(|b| b.text.contains("pairing code"))
+        })
         .await;
     assert_eq!(w.llm.request_count(), 0, "not answered before approval");
     let text = &messages[0].text;
@@ -285,14 +348,24 @@ pub async fn unknown_sender_is_paired_before_being_answered<P: Platform>() {
     let approved = w
         .client()
         .await
-        .approve_pairing(authed(&w.key, pb::ApprovePairingRequest { code: code.to_lowercase() }))
+        .approve_pairing(authed(
+            &w.key,
+            pb::ApprovePairingRequest {
+                code: code.to_lowercase(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(approved.sender_id, "1006");
     w.llm.push(Reply::text("Now we can talk."));
-    w.platform.say(UserSays::direct("1006", "hello again")).await;
-    w.wait_bot("the answer after pairing", |m| says_text(m, "Now we can talk.")).await;
+    w.platform
+        .say(UserSays::direct("1006", "hello again"))
+        .await;
+    w.wait_bot("the answer after pairing", |m| {
+        says_text(m, "Now we can talk.")
+    })
+    .await;
     assert_eq!(w.llm.request_count(), 1);
 }
 
@@ -300,18 +373,30 @@ pub async fn unknown_sender_is_paired_before_being_answered<P: Platform>() {
 pub async fn new_command_starts_a_fresh_session<P: Platform>() {
     let w = World::<P>::start(open()).await;
     w.llm.push(Reply::text("First answer."));
-    w.platform.say(UserSays::direct("1007", "remember the number 42")).await;
-    w.wait_bot("the first answer", |m| says_text(m, "First answer.")).await;
-    w.platform.say(UserSays::direct("1007", w.platform.new_command())).await;
+    w.platform
+        .say(UserSays::direct("1007", "remember the number 42"))
+        .await;
+    w.wait_bot("the first answer", |m| says_text(m, "First answer."))
+        .await;
+    w.platform
+        .say(UserSays::direct("1007", w.platform.new_command()))
+        .await;
     w.wait_bot("the new-session notice", |m| {
-        m.iter().any(|b| b.text.contains("Started a new conversation"))
+        m.iter()
+            .any(|b| b.text.contains("Started a new conversation"))
     })
     .await;
     w.llm.push(Reply::text("Second answer."));
-    w.platform.say(UserSays::direct("1007", "what number?")).await;
-    w.wait_bot("the second answer", |m| says_text(m, "Second answer.")).await;
+    w.platform
+        .say(UserSays::direct("1007", "what number?"))
+        .await;
+    w.wait_bot("the second answer", |m| says_text(m, "Second answer."))
+        .await;
     let body = w.llm.last_request().unwrap().body.to_string();
-    assert!(!body.contains("42"), "the old session's history is not sent: {body}");
+    assert!(
+        !body.contains("42"),
+        "the old session's history is not sent: {body}"
+    );
     assert_eq!(w.stored_sessions().await.len(), 2);
 }
 
@@ -327,7 +412,8 @@ pub async fn attachments_are_stored_with_the_message<P: Platform>() {
     w.platform
         .say(UserSays::direct("1008", "see attached").with_file(file))
         .await;
-    w.wait_bot("the answer", |m| says_text(m, "Got your file.")).await;
+    w.wait_bot("the answer", |m| says_text(m, "Got your file."))
+        .await;
     let sessions = w.stored_sessions().await;
     let question = &sessions[0][0];
     assert_eq!(question.attachments.len(), 1, "{question:#?}");
@@ -345,20 +431,31 @@ pub async fn attachments_are_stored_with_the_message<P: Platform>() {
 pub async fn restart_mid_reply_neither_loses_nor_repeats<P: Platform>() {
     let mut w = World::<P>::start(open()).await;
     let slow = "This first attempt streams very slowly and will be cut off by the restart.";
-    w.llm.push(Reply::text(slow).token_delay(Duration::from_millis(150)));
-    w.platform.say(UserSays::direct("1009", "are you there?")).await;
+    w.llm
+        .push(Reply::text(slow).token_delay(Duration::from_millis(150)));
+    w.platform
+        .say(UserSays::direct("1009", "are you there?"))
+        .await;
     w.wait_bot("the first words", |m| !m.is_empty()).await;
-    w.llm.push(Reply::text("The complete answer after the restart."));
+    w.llm
+        .push(Reply::text("The complete answer after the restart."));
     w.restart().await;
     let messages = w
         .wait_bot("the complete answer", |m| {
             says_text(m, "The complete answer after the restart.")
         })
         .await;
-    assert_eq!(messages.len(), 1, "the begun message was edited, not a second one sent: {messages:#?}");
+    assert_eq!(
+        messages.len(),
+        1,
+        "the begun message was edited, not a second one sent: {messages:#?}"
+    );
     let sessions = w.stored_sessions().await;
     assert_eq!(sessions.len(), 1);
-    let questions = sessions[0].iter().filter(|m| m.content == "are you there?").count();
+    let questions = sessions[0]
+        .iter()
+        .filter(|m| m.content == "are you there?")
+        .count();
     assert_eq!(questions, 1, "the question is stored once");
     // Nothing more arrives later.
     tokio::time::sleep(Duration::from_millis(600)).await;

@@ -45,7 +45,7 @@ impl Platform for FakeSlack {
             agent: agent.into(),
             bot_token: self.config().bot_token.clone(),
             app_token: self.config().app_token.clone(),
-            api_base: format!("{}/api/", self.base_url()),
+            api_base: self.base_url(),
             ..Default::default()
         }
     }
@@ -60,5 +60,32 @@ impl Platform for FakeSlack {
 
     fn group_id(&self) -> String {
         "C100".into()
+    }
+}
+
+impl Platform for nexus_testkit::discord::FakeDiscord {
+    async fn start() -> Self {
+        let fake = nexus_testkit::discord::FakeDiscord::start().await;
+        fake.add_channel("900100");
+        fake
+    }
+
+    fn add_request(&self, agent: &str) -> pb::AddChannelRequest {
+        pb::AddChannelRequest {
+            kind: "discord".into(),
+            agent: agent.into(),
+            token: self.token().to_owned(),
+            api_base: self.api_base(),
+            gateway_url: self.gateway_url(),
+            ..Default::default()
+        }
+    }
+
+    fn limit(&self) -> usize {
+        2000
+    }
+
+    fn group_id(&self) -> String {
+        "900100".into()
     }
 }
