@@ -24,7 +24,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
         ConfigError {
             key: key.to_owned(),
             problem: problem.into(),
@@ -60,6 +60,9 @@ pub struct FileConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+    /// Channels kept in line with this file at every start.
+    #[serde(default)]
+    pub channels: Vec<crate::channel_config::ChannelSection>,
     /// `[[models]]`: models added to the built-in catalog or overriding its entries (context
     /// window, tool support, prices), in the catalog's format.
     #[serde(default)]
@@ -290,6 +293,8 @@ pub struct Settings {
     pub log_level: String,
     /// Whether logs are JSON.
     pub log_json: bool,
+    /// Channels from `[[channels]]`.
+    pub channels: Vec<crate::channel_config::ConfiguredChannel>,
 }
 
 impl Settings {
@@ -565,6 +570,7 @@ fn resolve(
         ));
     }
 
+    let channels = crate::channel_config::resolve(config.channels, env)?;
     let compatible_providers = compatible_providers(config.providers, env)?;
     // The servers' own models first, so that `[[models]]` may still correct them.
     let server_models = compatible_providers.iter().flat_map(|p| {
@@ -630,6 +636,7 @@ fn resolve(
         compatible_providers,
         log_level: env_or(env, "NEXUS_LOG", config.log.level).unwrap_or_else(|| "info".to_owned()),
         log_json,
+        channels,
     })
 }
 

@@ -23,6 +23,7 @@ pub mod pb {
 
 pub mod auth;
 pub mod bootstrap;
+pub mod channel_config;
 pub mod channels;
 pub mod error;
 pub mod grpc;

@@ -331,6 +331,17 @@ pub async fn start(
     let http_task = tokio::spawn(serve_http(http_listener, router, cancel.clone()));
 
     // After the HTTP listener: webhooks registered by starting channels can be answered.
+    for (name, outcome) in channels
+        .apply_configured(&settings.channels, Some(&public_url))
+        .await
+    {
+        match outcome {
+            Ok(applied) => info!(channel = %name, outcome = ?applied, "Configured channel applied"),
+            Err(err) => {
+                error!(channel = %name, error = %err, "Configured channel not applied; fix [[channels]] and restart")
+            }
+        }
+    }
     let started_channels = channels.start().await?;
 
     let startup = started.elapsed();

@@ -233,6 +233,12 @@ pub trait ChannelStore: Send + Sync {
         channel_id: ChannelCredentialId,
         settings: &serde_json::Value,
     ) -> StoreResult<()>;
+    /// Replaces a channel's sealed secret; `NotFound` if missing.
+    async fn update_channel_secret(
+        &self,
+        channel_id: ChannelCredentialId,
+        sealed_secret: &[u8],
+    ) -> StoreResult<()>;
     /// Issues `pairing` unless the sender already has a pairing that is approved or still
     /// valid at `pairing.created_at`; returns the sender's pairing as stored afterwards.
     /// `Conflict` if the code is taken (draw another).

@@ -371,3 +371,125 @@ mod tests {
         assert_eq!(s.mode, ReceiveMode::Socket);
     }
 }
+
+/// What applying the configuration did to one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Created (credentials checked with the platform).
+    Created,
+    /// Settings or secrets changed.
+    Updated,
+    /// Already as configured.
+    Unchanged,
+}
+
+impl ChannelService {
+    /// Brings the `[[channels]]` of the configuration into the store: creates missing
+    /// channels (checking their credentials), updates the settings and secrets of existing
+    /// ones. Returns what happened to each, by name, or the error that stopped it.
+    pub async fn apply_configured(
+        &self,
+        configured: &[crate::channel_config::ConfiguredChannel],
+        public_url: Option<&url::Url>,
+    ) -> Vec<(String, Result<Applied, ManageError>)> {
+        let mut out = Vec::with_capacity(configured.len());
+        for c in configured {
+            out.push((c.name.clone(), self.apply_one(c, public_url).await));
+        }
+        out
+    }
+
+    async fn apply_one(
+        &self,
+        c: &crate::channel_config::ConfiguredChannel,
+        public_url: Option<&url::Url>,
+    ) -> Result<Applied, ManageError> {
+        let store = &self.inner.store;
+        let owner_name = c.owner.as_deref().unwrap_or(crate::bootstrap::ADMIN_USER);
+        let owner = store.get_user_by_name(owner_name).await?.ok_or_else(|| {
+            ManageError::Invalid(format!("channel {}: no user named `{owner_name}`", c.name))
+        })?;
+        let agent = store
+            .get_agent_by_name(owner.id, &c.agent)
+            .await?
+            .ok_or_else(|| {
+                ManageError::Invalid(format!(
+                    "channel {}: user `{owner_name}` has no agent `{}`",
+                    c.name, c.agent
+                ))
+            })?;
+        let existing = store
+            .list_channel_credentials(Some(owner.id))
+            .await?
+            .into_iter()
+            .find(|e| e.name == c.name);
+        let Some(existing) = existing else {
+            self.add(
+                ChannelInput {
+                    name: c.name.clone(),
+                    kind: c.kind,
+                    agent_id: agent.id,
+                    owner: owner.id,
+                    settings: c.settings.clone(),
+                    secrets: c.secrets.clone(),
+                },
+                public_url,
+            )
+            .await?;
+            return Ok(Applied::Created);
+        };
+        if existing.kind != c.kind {
+            return Err(ManageError::Invalid(format!(
+                "channel {} exists as a {} channel; remove it (`nexus channel remove {}`) to \
+                 make it {}",
+                c.name, existing.kind, c.name, c.kind
+            )));
+        }
+        let (stored_settings, stored_secrets) = self
+            .open(&existing)
+            .await
+            .map_err(|e| ManageError::Seal(e.to_string()))?;
+        let mut settings = c.settings.clone();
+        let mut secrets = c.secrets.clone();
+        // Derived values (webhook secret and URL) are kept, not regenerated.
+        if secrets.webhook_secret.is_none() {
+            secrets.webhook_secret = stored_secrets.webhook_secret.clone();
+        }
+        if settings.webhook_url.is_none() {
+            settings.webhook_url = stored_settings.webhook_url.clone();
+        }
+        prepare(existing.id, c.kind, &mut settings, &mut secrets, public_url)?;
+        let mut changed = false;
+        if secrets != stored_secrets {
+            self.verify(c.kind, &settings, &secrets, existing.id)
+                .await?;
+            let plain =
+                serde_json::to_vec(&secrets).map_err(|e| ManageError::Seal(e.to_string()))?;
+            let sealed = self
+                .inner
+                .vault
+                .seal_for(owner.id, existing.id.as_uuid().as_bytes(), &plain)
+                .await
+                .map_err(|e| ManageError::Seal(e.to_string()))?;
+            store.update_channel_secret(existing.id, &sealed).await?;
+            changed = true;
+        }
+        if settings != stored_settings || existing.agent_id != agent.id {
+            if existing.agent_id != agent.id {
+                return Err(ManageError::Invalid(format!(
+                    "channel {} answers with another agent; remove and re-add it to change the \
+                     agent",
+                    c.name
+                )));
+            }
+            self.update_settings(&existing, &settings).await?;
+            changed = true;
+        }
+        if changed {
+            self.sync().await?;
+            Ok(Applied::Updated)
+        } else {
+            Ok(Applied::Unchanged)
+        }
+    }
+}

@@ -33,7 +33,7 @@ use tracing::{info, warn};
 
 pub use build::{AdapterFactory, PlatformAdapters};
 pub use manage::approve;
-pub use manage::{ChannelInput, ManageError};
+pub use manage::{Applied, ChannelInput, ManageError};
 pub use media::BlobMedia;
 
 use outbox::OutboxSettings;

@@ -108,6 +108,25 @@ impl<S: SqlStore> ChannelStore for S {
         Ok(())
     }
 
+    async fn update_channel_secret(
+        &self,
+        channel_id: ChannelCredentialId,
+        sealed_secret: &[u8],
+    ) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE channel_credentials SET sealed_secret = $2 WHERE id = $1")
+            .arg(channel_id.as_uuid())
+            .arg(sealed_secret)
+            .execute(self.db())
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "channel credential",
+            });
+        }
+        Ok(())
+    }
+
     async fn offer_pairing(&self, p: &Pairing) -> StoreResult<Pairing> {
         // A sender keeps an approved pairing or a code that is still valid; only an expired,
         // unapproved code is replaced.

@@ -78,10 +78,18 @@ pub async fn channel_health_is_replaced_by_the_latest_report(h: &Harness) {
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
 
-/// Settings are replaced whole; a missing channel is NotFound.
+/// Settings and the sealed secret are replaced whole; a missing channel is NotFound.
 pub async fn channel_settings_are_replaced(h: &Harness) {
     let s = &h.store;
     let ch = channel(h, "tg").await;
+    s.update_channel_secret(ch.id, &[7, 7, 7]).await.unwrap();
+    let got = s.get_channel_credential(ch.id).await.unwrap().unwrap();
+    assert_eq!(got.sealed_secret, vec![7, 7, 7]);
+    let err = s
+        .update_channel_secret(ChannelCredentialId::new(), &[1])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
     let settings = serde_json::json!({"mode": "webhook", "access": {"dm": "open"}});
     s.update_channel_settings(ch.id, &settings).await.unwrap();
     let got = s.get_channel_credential(ch.id).await.unwrap().unwrap();
