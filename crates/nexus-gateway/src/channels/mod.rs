@@ -107,6 +107,9 @@ struct Inner {
     config: ChannelServiceConfig,
     holder: Arc<str>,
     running: Mutex<HashMap<ChannelCredentialId, Running>>,
+    /// One sync at a time (a sync started by an API call and the periodic one would
+    /// otherwise both start a new channel).
+    syncing: tokio::sync::Mutex<()>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -148,6 +151,7 @@ impl ChannelService {
                 factory: deps.factory,
                 config,
                 running: Mutex::new(HashMap::new()),
+                syncing: tokio::sync::Mutex::new(()),
                 cancel: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),
@@ -211,6 +215,7 @@ impl ChannelService {
     /// Brings the running channels in line with the store: starts active ones, restarts
     /// changed ones, stops paused and removed ones.
     pub async fn sync(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.inner.syncing.lock().await;
         if self.inner.cancel.is_cancelled() {
             return Ok(());
         }
