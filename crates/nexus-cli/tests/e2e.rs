@@ -480,3 +480,116 @@ async fn models_lists_the_catalog_with_the_configuration_applied() {
         "{table}"
     );
 }
+
+/// Waits until the fake Telegram bot has sent a message satisfying `cond` (10 s at most).
+async fn telegram_bot_said(
+    telegram: &nexus_testkit::FakeTelegram,
+    what: &str,
+    cond: impl Fn(&str) -> bool,
+) -> String {
+    use nexus_testkit::chat::ChatPlatform;
+    for _ in 0..500 {
+        if let Some(m) = telegram.bot_messages().into_iter().find(|m| cond(&m.text)) {
+            return m.text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the bot never said {what}: {:#?}", telegram.bot_messages());
+}
+
+#[tokio::test]
+async fn channel_commands_add_show_and_approve_a_telegram_bot() {
+    use nexus_testkit::chat::{ChatPlatform, UserSays};
+
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let telegram = nexus_testkit::FakeTelegram::start().await;
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+    };
+    let server = serve(dir.path(), &ports, &fake).await;
+    let base = telegram.base_url();
+    let (ok, out, err) = cli(
+        dir.path(),
+        &server.grpc,
+        &[
+            "channel",
+            "add",
+            "telegram",
+            "--agent",
+            "assistant",
+            "--token",
+            telegram.token(),
+            "--api-base",
+            &base,
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(telegram.bot_username()),
+        "the bot's name is shown: {out}"
+    );
+    assert!(out.contains("nexus channel approve"), "{out}");
+
+    // The channel shows as running once its connection started.
+    let mut list = String::new();
+    for _ in 0..200 {
+        let (ok, out, err) = cli(dir.path(), &server.grpc, &["channel", "list"]).await;
+        assert!(ok, "{err}");
+        list = out;
+        if list.contains("running") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("telegram"))
+        .unwrap_or_else(|| panic!("a telegram row: {list}"));
+    assert!(
+        row.contains("polling") && row.contains("active") && row.contains("running"),
+        "{list}"
+    );
+    let (ok, show, err) = cli(dir.path(), &server.grpc, &["channel", "show", "telegram"]).await;
+    assert!(ok, "{err}");
+    assert!(show.contains("name:        telegram"), "{show}");
+    assert!(show.contains("state:       running"), "{show}");
+    assert!(show.contains(&format!("api base:    {base}")), "{show}");
+
+    // An unknown sender gets a code; the owner approves it from the CLI.
+    telegram.say(UserSays::direct("4001", "hello?")).await;
+    let notice = telegram_bot_said(&telegram, "a pairing code", |t| {
+        t.contains("nexus channel approve ")
+    })
+    .await;
+    let code: String = notice
+        .split("nexus channel approve ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let (ok, show, _) = cli(dir.path(), &server.grpc, &["channel", "show", "telegram"]).await;
+    assert!(
+        ok && show.contains(&code),
+        "the pending code is shown: {show}"
+    );
+    let (ok, out, err) = cli(dir.path(), &server.grpc, &["channel", "approve", &code]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Approved") && out.contains("4001") && out.contains("telegram"),
+        "{out}"
+    );
+    fake.push(Reply::text("Paired and answered."));
+    telegram.say(UserSays::direct("4001", "hello again")).await;
+    telegram_bot_said(&telegram, "the answer", |t| t == "Paired and answered.").await;
+    assert_eq!(
+        telegram.bot_messages().len(),
+        2,
+        "{:#?}",
+        telegram.bot_messages()
+    );
+    server.stop().await;
+}

@@ -88,6 +88,19 @@ struct Shown {
 }
 
 impl Replier {
+    /// The delivery-lease holder of this replica's live replies. It differs from the
+    /// outbox's, so that the outbox does not take over a live reply still at work (waiting out
+    /// a platform rate limit, say) and send the reply a second time: a lease is re-entrant for
+    /// its holder.
+    fn live_holder(&self) -> String {
+        format!("{}/live", self.holder)
+    }
+
+    /// The delivery-lease holder of this replica's outbox.
+    fn outbox_holder(&self) -> String {
+        format!("{}/outbox", self.holder)
+    }
+
     /// Sends `text` (Markdown) to `chat` in the background; failures are logged.
     pub(crate) fn spawn_notice(&self, chat: ChatRef, text: String) {
         let this = self.clone();
@@ -123,7 +136,7 @@ impl Replier {
             }
             if let Err(err) = this
                 .store
-                .release_lease(&lease_name(turn_id), &this.holder)
+                .release_lease(&lease_name(turn_id), &this.live_holder())
                 .await
             {
                 debug!(%turn_id, error = %err, "Could not release a delivery lease");
@@ -137,9 +150,10 @@ impl Replier {
         };
         let turn_id = handle.turn_id;
         let lease = lease_name(turn_id);
+        let holder = self.live_holder();
         let held = self
             .store
-            .try_acquire_lease(&lease, &self.holder, DELIVERY_LEASE)
+            .try_acquire_lease(&lease, &holder, DELIVERY_LEASE)
             .await
             .map_err(|e| e.to_string())?;
         if !held {
@@ -219,7 +233,7 @@ impl Replier {
                     }
                 }
                 _ = renew.tick() => {
-                    if let Err(err) = self.store.try_acquire_lease(&lease, &self.holder, DELIVERY_LEASE).await {
+                    if let Err(err) = self.store.try_acquire_lease(&lease, &holder, DELIVERY_LEASE).await {
                         debug!(%turn_id, error = %err, "Could not renew a delivery lease");
                     }
                 }
@@ -344,16 +358,17 @@ impl Replier {
             return Err(format!("{} has no reply format", self.adapter.kind()));
         };
         let lease = lease_name(turn_id);
+        let holder = self.outbox_holder();
         let held = self
             .store
-            .try_acquire_lease(&lease, &self.holder, DELIVERY_LEASE)
+            .try_acquire_lease(&lease, &holder, DELIVERY_LEASE)
             .await
             .map_err(|e| e.to_string())?;
         if !held {
             return Ok(false);
         }
         let result = self.redeliver(platform, delivery).await;
-        if let Err(err) = self.store.release_lease(&lease, &self.holder).await {
+        if let Err(err) = self.store.release_lease(&lease, &holder).await {
             debug!(%turn_id, error = %err, "Could not release a delivery lease");
         }
         result.map(|()| true)

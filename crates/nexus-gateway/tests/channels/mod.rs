@@ -4,7 +4,7 @@
 //!
 //! [`channel_conformance!`] turns the list into one test per behaviour and platform.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod platforms;
 
@@ -104,9 +104,22 @@ pub fn pairing() -> pb::ChannelAccess {
 
 impl<P: Platform> World<P> {
     pub async fn start(access: pb::ChannelAccess) -> World<P> {
+        let platform = P::start().await;
+        World::start_on(platform, |p| pb::AddChannelRequest {
+            access: Some(access),
+            ..p.add_request("assistant")
+        })
+        .await
+    }
+
+    /// A world on an already started `platform` (a fake with its own configuration), its
+    /// channel added with the request `request` builds.
+    pub async fn start_on(
+        platform: P,
+        request: impl FnOnce(&P) -> pb::AddChannelRequest,
+    ) -> World<P> {
         let dir = tempfile::tempdir().unwrap();
         let llm = FakeOpenAi::start().await;
-        let platform = P::start().await;
         let server = start_server(dir.path(), &llm).await;
         let key = server
             .bootstrapped
@@ -123,17 +136,40 @@ impl<P: Platform> World<P> {
             key,
             channel: pb::Channel::default(),
         };
-        let mut request = world.platform.add_request("assistant");
-        request.access = Some(access);
+        let request = request(&world.platform);
         let added = world
-            .client()
+            .add_channel(request)
             .await
-            .add_channel(authed(&world.key, request))
-            .await
-            .unwrap()
-            .into_inner();
+            .unwrap_or_else(|status| panic!("the channel could not be added: {status:?}"));
         world.channel = added.channel.unwrap();
         world
+    }
+
+    /// Adds a channel over gRPC as the admin.
+    pub async fn add_channel(
+        &self,
+        request: pb::AddChannelRequest,
+    ) -> Result<pb::AddChannelResponse, tonic::Status> {
+        self.client()
+            .await
+            .add_channel(authed(&self.key, request))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// The world's channel as `GetChannel` shows it now.
+    pub async fn get_channel(&self) -> pb::Channel {
+        self.client()
+            .await
+            .get_channel(authed(
+                &self.key,
+                pb::GetChannelRequest {
+                    channel: self.channel.id.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
     }
 
     pub fn server(&self) -> &RunningServer {
@@ -192,6 +228,18 @@ impl<P: Platform> World<P> {
         }
     }
 
+    /// Waits until no reply on the channel's platform is left to deliver (10 s at most): the
+    /// live replies finished and the outbox has nothing to send again.
+    pub async fn wait_delivered(&self) {
+        let kind: nexus_core::ChannelKind = self.channel.kind.parse().unwrap();
+        let store = &self.server().store;
+        eventually("every reply delivered", || async {
+            let pending = store.pending_deliveries(kind, 100).await.unwrap();
+            pending.is_empty().then_some(())
+        })
+        .await;
+    }
+
     /// Messages stored in the channel's sessions, oldest session first.
     pub async fn stored_sessions(&self) -> Vec<Vec<nexus_core::Message>> {
         let store = &self.server().store;
@@ -209,7 +257,25 @@ impl<P: Platform> World<P> {
     }
 }
 
-fn says_text(messages: &[BotMessage], text: &str) -> bool {
+/// Waits until `check` returns `Some` (10 s at most), polling every 20 ms.
+pub async fn eventually<T, Fut>(what: &str, mut check: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether one of the bot's messages reads exactly `text`.
+pub fn says_text(messages: &[BotMessage], text: &str) -> bool {
     messages.iter().any(|m| m.text == text)
 }
 
