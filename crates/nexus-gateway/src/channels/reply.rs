@@ -144,18 +144,28 @@ impl Replier {
         });
     }
 
-    async fn live(&self, target: ReplyTarget, handle: TurnHandle) -> Result<(), String> {
+    /// The platform's format, and whether `holder` took the turn's delivery lease.
+    async fn start_delivery(
+        &self,
+        turn_id: TurnId,
+        holder: &str,
+    ) -> Result<(Platform, bool), String> {
         let Some(platform) = platform(self.adapter.kind()) else {
             return Err(format!("{} has no reply format", self.adapter.kind()));
         };
+        let held = self
+            .store
+            .try_acquire_lease(&lease_name(turn_id), holder, DELIVERY_LEASE)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((platform, held))
+    }
+
+    async fn live(&self, target: ReplyTarget, handle: TurnHandle) -> Result<(), String> {
         let turn_id = handle.turn_id;
         let lease = lease_name(turn_id);
         let holder = self.live_holder();
-        let held = self
-            .store
-            .try_acquire_lease(&lease, &holder, DELIVERY_LEASE)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (platform, held) = self.start_delivery(turn_id, &holder).await?;
         if !held {
             debug!(%turn_id, "Another worker is delivering this reply");
             return Ok(());
@@ -354,16 +364,9 @@ impl Replier {
     /// the delivery. Returns whether it acted (false when another worker holds the delivery).
     pub(crate) async fn deliver_stored(&self, delivery: &Delivery) -> Result<bool, String> {
         let turn_id = delivery.turn_id;
-        let Some(platform) = platform(self.adapter.kind()) else {
-            return Err(format!("{} has no reply format", self.adapter.kind()));
-        };
         let lease = lease_name(turn_id);
         let holder = self.outbox_holder();
-        let held = self
-            .store
-            .try_acquire_lease(&lease, &holder, DELIVERY_LEASE)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (platform, held) = self.start_delivery(turn_id, &holder).await?;
         if !held {
             return Ok(false);
         }
