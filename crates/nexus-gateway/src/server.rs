@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 use crate::auth::Authenticator;
 use crate::bootstrap::{Bootstrapped, bootstrap};
 use crate::channels::{
-    AdapterFactory, BlobMedia, ChannelDeps, ChannelService, ChannelServiceConfig,
+    AdapterFactory, BlobMedia, ChannelDeps, ChannelService, ChannelServiceConfig, LazyHttp,
 };
 use crate::config::{Settings, StorageSettings};
 use crate::grpc::{ApiSettings, GatewayService};
@@ -287,12 +287,6 @@ pub async fn start(
         warn!("Could not set the port of the public URL");
     }
 
-    let http_client = reqwest::Client::builder()
-        .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| ServerError::Storage(format!("HTTP client: {e}")))?;
     let mut channel_config = options.channels.clone();
     channel_config.max_message_bytes = settings.max_message_bytes;
     let channels = ChannelService::new(
@@ -301,7 +295,7 @@ pub async fn start(
             runtime: runtime.clone(),
             vault: Arc::clone(&vault),
             media: Arc::new(BlobMedia::new(Arc::clone(&blobs))),
-            http: http_client,
+            http: LazyHttp::default(),
             factory: Arc::clone(&options.adapters),
         },
         channel_config,

@@ -240,7 +240,7 @@ impl ChannelService {
         let adapter = self
             .inner
             .factory
-            .build(kind, settings, secrets, self.context(id))
+            .build(kind, settings, secrets, self.context(id).map_err(verify)?)
             .map_err(verify)?;
         adapter.verify().await.map_err(verify)
     }

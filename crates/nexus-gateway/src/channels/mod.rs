@@ -41,6 +41,33 @@ use reply::Replier;
 use router::ChannelRouter;
 use supervisor::{Supervisor, SupervisorSettings};
 
+/// The HTTP client the adapters share, built on first use: building one loads the TLS root
+/// certificates, which costs a server without channels milliseconds at start and memory for
+/// nothing.
+#[derive(Debug, Clone, Default)]
+pub struct LazyHttp {
+    client: Arc<std::sync::OnceLock<reqwest::Client>>,
+}
+
+impl LazyHttp {
+    /// The client, built now if it was not yet.
+    pub fn get(&self) -> Result<reqwest::Client, ChannelError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| ChannelError::Transport {
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        // Two first uses at once build two clients; one is kept, both work.
+        Ok(self.client.get_or_init(|| client).clone())
+    }
+}
+
 /// Channel settings of the server.
 #[derive(Debug, Clone)]
 pub struct ChannelServiceConfig {
@@ -102,7 +129,7 @@ struct Inner {
     runtime: Runtime,
     vault: Arc<Vault>,
     media: Arc<dyn MediaStore>,
-    http: reqwest::Client,
+    http: LazyHttp,
     factory: Arc<dyn AdapterFactory>,
     config: ChannelServiceConfig,
     holder: Arc<str>,
@@ -131,8 +158,8 @@ pub struct ChannelDeps {
     pub vault: Arc<Vault>,
     /// Where files people send are kept.
     pub media: Arc<dyn MediaStore>,
-    /// The HTTP client adapters share.
-    pub http: reqwest::Client,
+    /// The HTTP client adapters share, built when the first channel needs it.
+    pub http: LazyHttp,
     /// Builds adapters (the real ones: [`PlatformAdapters`]).
     pub factory: Arc<dyn AdapterFactory>,
 }
@@ -295,13 +322,13 @@ impl ChannelService {
         Ok((settings, secrets))
     }
 
-    fn context(&self, id: ChannelCredentialId) -> ChannelContext {
-        ChannelContext {
+    fn context(&self, id: ChannelCredentialId) -> Result<ChannelContext, ChannelError> {
+        Ok(ChannelContext {
             account_id: id,
-            http: self.inner.http.clone(),
+            http: self.inner.http.get()?,
             media: Arc::clone(&self.inner.media),
             limits: self.inner.config.limits,
-        }
+        })
     }
 
     async fn launch(&self, channel: &ChannelCredential) -> Result<(), ChannelError> {
@@ -310,7 +337,7 @@ impl ChannelService {
         let adapter =
             inner
                 .factory
-                .build(channel.kind, &settings, &secrets, self.context(channel.id))?;
+                .build(channel.kind, &settings, &secrets, self.context(channel.id)?)?;
         let inbound = adapter.messages()?;
         let cancel = inner.cancel.child_token();
         let replier = Replier {
