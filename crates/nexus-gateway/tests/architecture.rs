@@ -13,6 +13,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("nexus-security", &["nexus-core"][..]),
         ("nexus-llm", &["nexus-core"][..]),
         ("nexus-channels", &["nexus-core"][..]),
+        ("nexus-tools", &["nexus-core"][..]),
         ("nexus-testkit", &["nexus-core"][..]),
         ("nexus-runtime", &["nexus-core", "nexus-store"][..]),
         (
