@@ -134,6 +134,8 @@ struct Inner {
     config: ChannelServiceConfig,
     holder: Arc<str>,
     running: Mutex<HashMap<ChannelCredentialId, Running>>,
+    /// Whether any channel was started since this service began.
+    ran_channels: std::sync::atomic::AtomicBool,
     /// One sync at a time (a sync started by an API call and the periodic one would
     /// otherwise both start a new channel).
     syncing: tokio::sync::Mutex<()>,
@@ -178,6 +180,7 @@ impl ChannelService {
                 factory: deps.factory,
                 config,
                 running: Mutex::new(HashMap::new()),
+                ran_channels: std::sync::atomic::AtomicBool::new(false),
                 syncing: tokio::sync::Mutex::new(()),
                 cancel: CancellationToken::new(),
                 tracker: TaskTracker::new(),
@@ -205,6 +208,7 @@ impl ChannelService {
             }
         });
         let this = self.clone();
+        let ran = Arc::clone(&self.inner);
         let settings = OutboxSettings {
             interval: self.inner.config.outbox_interval,
             grace: self.inner.config.outbox_grace,
@@ -212,6 +216,7 @@ impl ChannelService {
         self.inner.tracker.spawn(outbox::run(
             Arc::clone(&self.inner.store),
             move || this.repliers(),
+            move || ran.ran_channels.load(std::sync::atomic::Ordering::Acquire),
             settings,
             self.inner.cancel.clone(),
         ));
@@ -372,6 +377,9 @@ impl ChannelService {
         };
         inner.tracker.spawn(supervisor.run(cancel.clone()));
         info!(channel_id = %channel.id, channel = %channel.kind, name = %channel.name, "Channel started");
+        inner
+            .ran_channels
+            .store(true, std::sync::atomic::Ordering::Release);
         self.lock().insert(
             channel.id,
             Running {

@@ -39,10 +39,13 @@ pub(crate) struct OutboxSettings {
     pub(crate) grace: Duration,
 }
 
-/// Delivers pending replies of the channels this replica runs, until `cancel` fires.
+/// Delivers pending replies of the channels this replica runs, until `cancel` fires. A server
+/// that never ran a channel (`ran_channels`) has nothing to deliver and does not query; once one
+/// ran, the deliveries of channels removed since are given up here too.
 pub(crate) async fn run(
     store: Arc<dyn Store>,
     repliers: impl Fn() -> HashMap<ChannelCredentialId, Replier>,
+    ran_channels: impl Fn() -> bool,
     settings: OutboxSettings,
     cancel: CancellationToken,
 ) {
@@ -53,10 +56,10 @@ pub(crate) async fn run(
             _ = tick.tick() => {}
             () = cancel.cancelled() => return,
         }
-        let repliers = repliers();
-        if repliers.is_empty() {
+        if !ran_channels() {
             continue;
         }
+        let repliers = repliers();
         for kind in [
             ChannelKind::Telegram,
             ChannelKind::Discord,
@@ -75,7 +78,7 @@ async fn pass(
     repliers: &HashMap<ChannelCredentialId, Replier>,
     grace: Duration,
 ) -> Result<(), nexus_store::StoreError> {
-    let deliveries = store.pending_deliveries(kind, 50).await?;
+    let deliveries = store.pending_deliveries(kind, 200).await?;
     let now = Utc::now();
     for delivery in deliveries {
         let age = (now - delivery.updated_at).to_std().unwrap_or_default();
@@ -104,6 +107,22 @@ async fn pass(
             continue;
         };
         let Some(replier) = repliers.get(&target.channel_id) else {
+            // Not running here: paused (delivered once resumed) or removed (never deliverable;
+            // left pending it would crowd out the deliveries behind it).
+            if store
+                .get_channel_credential(target.channel_id)
+                .await?
+                .is_none()
+            {
+                store
+                    .update_delivery(
+                        delivery.id,
+                        DeliveryStatus::Failed,
+                        None,
+                        Some("the channel was removed"),
+                    )
+                    .await?;
+            }
             continue;
         };
         match replier.deliver_stored(&delivery).await {

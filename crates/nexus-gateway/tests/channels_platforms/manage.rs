@@ -126,6 +126,68 @@ async fn a_removed_channel_is_gone_from_the_list() {
     assert_eq!(status.code(), tonic::Code::NotFound);
 }
 
+/// A reply whose channel was removed while its turn ran is given up, not left pending where it
+/// would crowd out the deliveries behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reply_of_a_removed_channel_is_given_up() {
+    let w = World::<FakeTelegram>::start(open()).await;
+    w.llm
+        .push(Reply::text("Too late.").first_byte_delay(Duration::from_millis(800)));
+    w.platform.say(UserSays::direct("3001", "hello")).await;
+    let started = tokio::time::Instant::now();
+    while w.llm.request_count() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the turn never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let removed = w
+        .client()
+        .await
+        .remove_channel(authed(
+            &w.key,
+            pb::RemoveChannelRequest {
+                channel: "telegram".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(removed.removed);
+    let store = &w.server().store;
+    // The answer is stored, then its delivery is given up.
+    let started = tokio::time::Instant::now();
+    loop {
+        let sessions = w.stored_sessions().await;
+        let answered = sessions.first().is_some_and(|s| s.len() == 2);
+        let pending = store
+            .pending_deliveries(nexus_core::ChannelKind::Telegram, 10)
+            .await
+            .unwrap();
+        if answered && pending.is_empty() {
+            let item = store
+                .pending_inbox(sessions[0][0].session_id)
+                .await
+                .unwrap();
+            assert!(item.is_empty());
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "delivery still pending: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        w.platform
+            .bot_messages()
+            .iter()
+            .all(|m| m.text != "Too late."),
+        "nothing is sent on a removed channel"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowlist_answers_only_the_listed_user() {
     let w = World::<FakeTelegram>::start(open()).await;
