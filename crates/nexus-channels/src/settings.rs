@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use nexus_core::ChannelKind;
 use serde::{Deserialize, Serialize};
 
 /// Who may talk to the bot in direct messages.
@@ -97,6 +98,27 @@ impl ReceiveMode {
     }
 }
 
+impl ReceiveMode {
+    /// The mode named `mode` for a channel of `kind`; an empty name is the platform's default
+    /// (Telegram polling, Discord gateway, Slack Socket Mode — Slack's final mode follows the
+    /// secrets given). An error message names the modes that apply.
+    pub fn for_kind(kind: ChannelKind, mode: &str) -> Result<ReceiveMode, String> {
+        Ok(match (kind, mode.trim()) {
+            (ChannelKind::Telegram, "" | "polling") => ReceiveMode::Polling,
+            (ChannelKind::Telegram, "webhook") => ReceiveMode::Webhook,
+            (ChannelKind::Discord, "" | "gateway") => ReceiveMode::Gateway,
+            (ChannelKind::Slack, "" | "socket") => ReceiveMode::Socket,
+            (ChannelKind::Slack, "events") => ReceiveMode::Events,
+            (_, other) => {
+                return Err(format!(
+                    "mode `{other}` does not apply to {kind}: Telegram takes polling or webhook, \
+                     Slack socket or events, Discord gateway"
+                ));
+            }
+        })
+    }
+}
+
 /// A channel's non-secret settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelSettings {
@@ -161,6 +183,24 @@ mod tests {
         assert_eq!(s.access.dm, DmPolicy::Pairing);
         assert_eq!(s.access.groups, GroupPolicy::Mention);
         assert_eq!(s.mode, ReceiveMode::Polling);
+    }
+
+    #[test]
+    fn modes_default_per_platform_and_foreign_modes_are_refused() {
+        assert_eq!(
+            ReceiveMode::for_kind(ChannelKind::Telegram, ""),
+            Ok(ReceiveMode::Polling)
+        );
+        assert_eq!(
+            ReceiveMode::for_kind(ChannelKind::Slack, "events"),
+            Ok(ReceiveMode::Events)
+        );
+        assert_eq!(
+            ReceiveMode::for_kind(ChannelKind::Discord, ""),
+            Ok(ReceiveMode::Gateway)
+        );
+        let err = ReceiveMode::for_kind(ChannelKind::Discord, "webhook").unwrap_err();
+        assert!(err.contains("does not apply to discord"), "{err}");
     }
 
     #[test]

@@ -118,24 +118,16 @@ pub(crate) fn resolve(
             signing_secret: secret("signing_secret_env", &s.signing_secret_env)?,
             webhook_secret: None,
         };
-        let mode = match (kind, s.mode.as_deref()) {
-            (ChannelKind::Telegram, None | Some("polling")) => ReceiveMode::Polling,
-            (ChannelKind::Telegram, Some("webhook")) => ReceiveMode::Webhook,
-            (ChannelKind::Discord, None | Some("gateway")) => ReceiveMode::Gateway,
-            (ChannelKind::Slack, None | Some("socket")) if secrets.app_token.is_some() => {
-                ReceiveMode::Socket
-            }
-            (ChannelKind::Slack, None | Some("events")) => ReceiveMode::Events,
-            (_, Some(other)) => {
-                return Err(ConfigError::new(
+        let mode = ReceiveMode::for_kind(kind, s.mode.as_deref().unwrap_or_default()).map_err(
+            |problem| {
+                ConfigError::new(
                     &key("mode"),
-                    format!("mode `{other}` does not apply to {kind}"),
-                    "Telegram: polling or webhook. Slack: set app_token_env (Socket Mode) or \
-                     signing_secret_env (Events API). Discord has no modes.",
-                ));
-            }
-            (_, None) => ReceiveMode::Socket,
-        };
+                    problem,
+                    "Slack's mode follows its secrets: app_token_env for Socket Mode, \
+                     signing_secret_env for the Events API.",
+                )
+            },
+        )?;
         let needed = match kind {
             ChannelKind::Slack => secrets.bot_token.is_some(),
             _ => secrets.token.is_some(),

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use nexus_core::ChannelError;
+
+use crate::settings::{ChannelSecrets, ChannelSettings, ReceiveMode};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -70,6 +72,57 @@ impl TelegramConfig {
 
     /// Checks what can be checked without calling Telegram; a bad value is `Fatal` (it will
     /// not fix itself on restart).
+    /// A configuration from a channel's stored settings and secrets: `secrets.token`
+    /// (required), `settings.api_base` (optional), and in webhook mode `settings.webhook_url`
+    /// and `secrets.webhook_secret` (both required).
+    pub fn from_settings(
+        settings: &ChannelSettings,
+        secrets: &ChannelSecrets,
+    ) -> Result<Self, ChannelError> {
+        let fatal = |message: &str| ChannelError::Fatal {
+            message: message.to_owned(),
+        };
+        let url = |what: &str, value: &str| {
+            Url::parse(value).map_err(|e| ChannelError::Fatal {
+                message: format!("the Telegram {what} `{value}` is not a URL: {e}"),
+            })
+        };
+        let token = secrets
+            .token
+            .clone()
+            .ok_or_else(|| fatal("the Telegram channel has no bot token"))?;
+        let mut config = TelegramConfig::new(SecretString::from(token));
+        if let Some(base) = &settings.api_base {
+            config.api_base = url("API base", base)?;
+        }
+        config.mode = match settings.mode {
+            ReceiveMode::Polling => TelegramMode::default(),
+            ReceiveMode::Webhook => {
+                let webhook = settings
+                    .webhook_url
+                    .as_deref()
+                    .ok_or_else(|| fatal("the Telegram webhook has no URL"))?;
+                let secret = secrets
+                    .webhook_secret
+                    .clone()
+                    .ok_or_else(|| fatal("the Telegram webhook has no secret"))?;
+                TelegramMode::Webhook {
+                    url: url("webhook URL", webhook)?,
+                    secret: SecretString::from(secret),
+                }
+            }
+            other => {
+                return Err(ChannelError::Fatal {
+                    message: format!(
+                        "Telegram receives by polling or webhook, not {}",
+                        other.as_str()
+                    ),
+                });
+            }
+        };
+        Ok(config)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ChannelError> {
         let fatal = |message: String| Err(ChannelError::Fatal { message });
         let token = self.token.expose_secret();

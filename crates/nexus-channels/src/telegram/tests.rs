@@ -278,3 +278,30 @@ fn the_token_never_shows_in_debug() {
     let config = TelegramConfig::new(SecretString::from("123:SECRETPART"));
     assert!(!format!("{config:?}").contains("SECRETPART"));
 }
+
+#[test]
+fn stored_settings_become_a_config_and_an_incomplete_webhook_is_fatal() {
+    use crate::settings::{AccessPolicy, ChannelSecrets, ChannelSettings, ReceiveMode};
+    let mut settings = ChannelSettings {
+        mode: ReceiveMode::Webhook,
+        api_base: Some("http://127.0.0.1:8081".into()),
+        gateway_url: None,
+        webhook_url: Some("https://nexus.example.com/channels/1/webhook".into()),
+        access: AccessPolicy::default(),
+    };
+    let mut secrets = ChannelSecrets {
+        token: Some("123:ABC".into()),
+        webhook_secret: Some("s3cret".into()),
+        ..ChannelSecrets::default()
+    };
+    let config = TelegramConfig::from_settings(&settings, &secrets).unwrap();
+    assert_eq!(config.api_base.as_str(), "http://127.0.0.1:8081/");
+    assert!(matches!(config.mode, TelegramMode::Webhook { .. }));
+
+    secrets.webhook_secret = None;
+    let err = TelegramConfig::from_settings(&settings, &secrets).unwrap_err();
+    assert!(matches!(err, ChannelError::Fatal { .. }), "{err}");
+
+    settings.mode = ReceiveMode::Gateway;
+    assert!(TelegramConfig::from_settings(&settings, &secrets).is_err());
+}

@@ -116,8 +116,8 @@ impl Default for ChannelServiceConfig {
 /// A channel this replica runs.
 #[derive(Debug)]
 struct Running {
-    /// What it was started from; a change restarts it.
-    fingerprint: String,
+    /// What it was started from; any change (agent, settings, status, secret) restarts it.
+    source: ChannelCredential,
     adapter: Arc<dyn ChannelAdapter>,
     replier: Replier,
     cancel: CancellationToken,
@@ -260,11 +260,7 @@ impl ChannelService {
         let stale: Vec<ChannelCredentialId> = self
             .lock()
             .iter()
-            .filter(|(id, r)| {
-                wanted
-                    .get(id)
-                    .is_none_or(|c| fingerprint(c) != r.fingerprint)
-            })
+            .filter(|(id, r)| wanted.get(id).is_none_or(|c| **c != r.source))
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
@@ -383,7 +379,7 @@ impl ChannelService {
         self.lock().insert(
             channel.id,
             Running {
-                fingerprint: fingerprint(channel),
+                source: channel.clone(),
                 adapter,
                 replier,
                 cancel,
@@ -399,22 +395,4 @@ impl ChannelService {
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
     }
-}
-
-/// What a running channel was started from: a change to any of it restarts the channel.
-fn fingerprint(channel: &ChannelCredential) -> String {
-    format!(
-        "{}|{}|{}|{}",
-        channel.agent_id,
-        channel.settings,
-        channel.status.as_str(),
-        hex_digest(&channel.sealed_secret)
-    )
-}
-
-fn hex_digest(bytes: &[u8]) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    format!("{:016x}", h.finish())
 }

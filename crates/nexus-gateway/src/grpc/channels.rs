@@ -223,18 +223,7 @@ impl GatewayService {
         let name = optional(&r.name).unwrap_or_else(|| kind.as_str().to_owned());
         validate::name("channel", &name, false)?;
         let agent = self.resolve_agent(&principal, &r.agent).await?;
-        let mode = match (kind, r.mode.trim()) {
-            (ChannelKind::Telegram, "" | "polling") => ReceiveMode::Polling,
-            (ChannelKind::Telegram, "webhook") => ReceiveMode::Webhook,
-            (ChannelKind::Discord, "" | "gateway") => ReceiveMode::Gateway,
-            (ChannelKind::Slack, "" | "socket") => ReceiveMode::Socket,
-            (ChannelKind::Slack, "events") => ReceiveMode::Events,
-            (_, other) => {
-                return Err(ApiError::invalid(format!(
-                    "mode `{other}` does not apply to {kind}"
-                )));
-            }
-        };
+        let mode = ReceiveMode::for_kind(kind, &r.mode).map_err(ApiError::InvalidArgument)?;
         let settings = ChannelSettings {
             mode,
             api_base: optional(&r.api_base),
