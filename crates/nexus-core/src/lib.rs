@@ -1,8 +1,8 @@
 //! Nexus core: the domain types every other crate speaks, and the seams between them.
 //!
 //! This crate owns the unified [`Message`], the entities ([`User`], [`Agent`], [`Session`],
-//! [`ApiKey`], [`ChannelCredential`]), typed ids, [`TurnEvent`], and the three traits the rest
-//! of Nexus is assembled from: [`ChannelAdapter`], [`LlmProvider`] and [`Tool`].
+//! [`ApiKey`], [`ChannelCredential`]), typed ids, [`TurnEvent`], and the traits the rest of
+//! Nexus is assembled from: [`ChannelAdapter`], [`LlmProvider`], [`Tool`] and [`Sandbox`].
 //!
 //! It must never contain I/O, configuration parsing, or knowledge of a concrete platform,
 //! provider or database: those live in the crates that implement the seams.
@@ -14,6 +14,7 @@ pub mod event;
 pub mod ids;
 pub mod llm;
 pub mod message;
+pub mod sandbox;
 pub mod tool;
 
 pub use channel::{
@@ -35,4 +36,7 @@ pub use llm::{
     ModelInfo, StopReason, ToolSpec, Usage,
 };
 pub use message::{Attachment, ChannelKind, Direction, Message, Metadata, Role, ToolCall};
-pub use tool::{Tool, ToolContext, ToolError, ToolOutput};
+pub use sandbox::{
+    ExecLimits, ExecRequest, ExecResult, Language, Sandbox, SandboxError, SandboxFile,
+};
+pub use tool::{ArtifactStore, Tool, ToolContext, ToolError, ToolOutput, ToolPolicy};

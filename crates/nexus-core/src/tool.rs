@@ -1,8 +1,11 @@
 //! The [`Tool`] seam: something the model can call with JSON arguments.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +28,12 @@ pub struct ToolContext {
     pub cancel: CancellationToken,
     /// The call must finish before this instant.
     pub deadline: Instant,
+    /// What the agent's policy allows its tools.
+    pub policy: ToolPolicy,
+    /// Files the user sent with the message being answered, already in object storage.
+    pub attachments: Vec<Attachment>,
+    /// Where the tool reads those files and keeps the files it produces.
+    pub artifacts: Arc<dyn ArtifactStore>,
 }
 
 impl ToolContext {
@@ -32,6 +41,30 @@ impl ToolContext {
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
+}
+
+/// What an agent's policy allows its tools beyond the list of tool names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolPolicy {
+    /// Whether code run in the sandbox may reach the network. Off by default.
+    pub network: bool,
+}
+
+/// Object storage as tools see it: the files a user sent, and the files tools produce
+/// (implemented by the gateway over the server's object storage).
+#[async_trait]
+pub trait ArtifactStore: Send + Sync + fmt::Debug {
+    /// Stores a file a tool produced and describes it as an attachment.
+    async fn put(
+        &self,
+        filename: Option<&str>,
+        content_type: &str,
+        bytes: Bytes,
+    ) -> Result<Attachment, ToolError>;
+
+    /// The bytes of an attachment.
+    async fn get(&self, attachment: &Attachment) -> Result<Bytes, ToolError>;
 }
 
 /// The result of a tool call that ran.

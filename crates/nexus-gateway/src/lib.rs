@@ -30,4 +30,5 @@ pub mod grpc;
 pub mod http;
 pub mod models;
 pub mod server;
+pub mod tools;
 mod validate;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use nexus_core::UserId;
-use nexus_runtime::{Metrics, ModelResolver, Runtime, RuntimeConfig, ToolLimits, ToolRegistry};
+use nexus_core::{Tool, UserId};
+use nexus_runtime::{Metrics, ModelResolver, Runtime, RuntimeConfig, ToolLimits};
 use nexus_security::{
     KeyOrigin, MasterKey, MasterKeySource, SecurityError, Vault, WrappedKeyStore,
 };
@@ -46,8 +46,9 @@ pub struct ServerOptions {
     pub models: Arc<dyn ModelResolver>,
     /// Model of agents created without one (and of the default agent).
     pub default_model: String,
-    /// Tools offered to agents.
-    pub tools: ToolRegistry,
+    /// Tools offered to agents beyond the built-in ones of the configuration (tests add
+    /// their own).
+    pub tools: Vec<Arc<dyn Tool>>,
 }
 
 /// A failure to start the server.
@@ -245,7 +246,7 @@ pub async fn start(
     let runtime = Runtime::new(
         Arc::clone(&store),
         options.models,
-        options.tools,
+        crate::tools::registry(&blobs, options.tools),
         RuntimeConfig {
             use_leases: settings
                 .use_leases

@@ -1,5 +1,5 @@
 //! The crate list is the architecture: dependencies between our crates point inward
-//! (core ← store/llm/channels/security/testkit ← runtime ← gateway ← cli). This test reads every
+//! (core ← store/llm/channels/tools/security/testkit ← runtime ← gateway ← cli). This test reads every
 //! crate's manifest and fails when a crate depends on one it must not.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("nexus-channels", &["nexus-core"][..]),
         ("nexus-tools", &["nexus-core"][..]),
         ("nexus-testkit", &["nexus-core"][..]),
-        ("nexus-runtime", &["nexus-core", "nexus-store"][..]),
+        ("nexus-runtime", &["nexus-core", "nexus-store", "nexus-tools"][..]),
         (
             "nexus-gateway",
             &[
@@ -24,6 +24,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "nexus-security",
                 "nexus-llm",
                 "nexus-channels",
+                "nexus-tools",
                 "nexus-runtime",
             ][..],
         ),

@@ -12,7 +12,6 @@ use nexus_core::ChannelKind;
 use nexus_gateway::channel_config::ConfiguredChannel;
 use nexus_gateway::channels::{ChannelServiceConfig, PlatformAdapters};
 use nexus_gateway::server::{RunningServer, ServerOptions, start};
-use nexus_runtime::ToolRegistry;
 use nexus_testkit::chat::{ChatPlatform, UserSays};
 use nexus_testkit::openai::{FakeOpenAi, Reply};
 use nexus_testkit::telegram::FakeTelegram;
@@ -59,7 +58,7 @@ async fn serve(
         ServerOptions {
             models: providers.resolver,
             default_model: providers.default_model,
-            tools: ToolRegistry::new(),
+            tools: Vec::new(),
             adapters: Arc::new(PlatformAdapters),
             channels: ChannelServiceConfig {
                 edit_interval_scale: 0.1,

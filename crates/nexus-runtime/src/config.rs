@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::tools::ToolLimits;
+use nexus_tools::ToolLimits;
 
 /// How the runtime schedules and bounds turns.
 #[derive(Debug, Clone)]

@@ -15,7 +15,6 @@ mod history;
 mod hub;
 pub mod metrics;
 mod runtime;
-mod tools;
 mod turn;
 mod worker;
 
@@ -23,5 +22,5 @@ pub use config::RuntimeConfig;
 pub use error::RuntimeError;
 pub use hub::EventReceiver;
 pub use metrics::Metrics;
+pub use nexus_tools::{ToolLimits, ToolRegistry};
 pub use runtime::{ModelResolver, RequestParts, Runtime, Submission, TurnHandle};
-pub use tools::{ToolLimits, ToolRegistry};

@@ -22,8 +22,8 @@ use crate::error::RuntimeError;
 use crate::history::HistoryCache;
 use crate::hub::{EventHub, EventReceiver};
 use crate::metrics::Metrics;
-use crate::tools::ToolRegistry;
 use crate::worker::{self, Fresh, Grace, Workers, kick};
+use nexus_tools::ToolRegistry;
 
 /// Sessions whose history is kept in memory at most.
 const HISTORY_SESSIONS: usize = 512;

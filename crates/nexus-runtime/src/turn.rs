@@ -12,9 +12,9 @@ use chrono::Utc;
 use futures::StreamExt;
 use futures::future::join_all;
 use nexus_core::{
-    Agent, ChannelKind, ChatMessage, CompletionChunk, CompletionRequest, DeliveryId, Direction,
-    LlmError, LlmProvider, Message, MessageId, Role, Session, StopReason, ToolCall, ToolContext,
-    ToolSpec, TurnErrorKind, TurnEvent, Usage,
+    Agent, Attachment, ChannelKind, ChatMessage, CompletionChunk, CompletionRequest, DeliveryId,
+    Direction, LlmError, LlmProvider, Message, MessageId, Role, Session, StopReason, ToolCall,
+    ToolContext, ToolPolicy, ToolSpec, TurnErrorKind, TurnEvent, Usage,
 };
 use nexus_store::{
     CommitOutcome, DeliveryStatus, InboxItem, NewDelivery, StoreError, TurnCommit, UsageRecord,
@@ -24,7 +24,6 @@ use tracing::{info, warn};
 use crate::context::{order_for_turn, to_chat, trim_to_fit};
 use crate::metrics::{Metrics, ToolLabels};
 use crate::runtime::{RequestParts, Shared};
-use crate::tools;
 use crate::worker::Fresh;
 
 /// How a turn ended, for the worker.
@@ -184,6 +183,7 @@ pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, S
         first_token: None,
         new_messages: Vec::new(),
         usage: Vec::new(),
+        inbound_attachments: current.attachments.clone(),
     };
     let mut context = earlier;
     context.push(current.clone());
@@ -268,6 +268,8 @@ struct LoopState<'a> {
     first_token: Option<Instant>,
     new_messages: Vec<Message>,
     usage: Vec<UsageRecord>,
+    /// Files of the message being answered, given to tools.
+    inbound_attachments: Vec<Attachment>,
 }
 
 impl LoopState<'_> {
@@ -477,6 +479,9 @@ impl LoopState<'_> {
                 turn_id: self.item.turn_id,
                 cancel: rt.cancel.child_token(),
                 deadline: tokio::time::Instant::now() + limits.timeout,
+                policy: ToolPolicy::default(),
+                attachments: self.inbound_attachments.clone(),
+                artifacts: rt.tools.artifacts().clone(),
             };
             rt.hub.publish(
                 self.item.turn_id,
@@ -488,7 +493,7 @@ impl LoopState<'_> {
             );
             async move {
                 let started = Instant::now();
-                let out = tools::execute(
+                let out = nexus_tools::execute(
                     &rt.tools,
                     allowed,
                     &call.name,

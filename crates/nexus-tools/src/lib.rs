@@ -1,10 +1,16 @@
 //! Nexus tools: what agents act through.
 //!
-//! So far this crate holds the network guard every tool that reaches out uses ([`net`]):
-//! loopback, private, link-local, cloud-metadata and other non-public addresses are refused
-//! after DNS resolution (and must be checked again on every redirect), unless the operator
-//! allowlists them. The tool registry and the built-in tools build on it.
+//! - [`executor`]: the registry of tools and the execution of one call (lookup, argument
+//!   checks against the schema, deadline, cancellation, output cap). Every failure becomes a
+//!   result the model can read.
+//! - [`net`]: the network guard every tool that reaches out uses: loopback, private,
+//!   link-local, cloud-metadata and other non-public addresses are refused after DNS
+//!   resolution and on every redirect, unless the operator allowlists them.
+//! - [`testing`]: in-memory stand-ins for tests.
 
+pub mod executor;
 pub mod net;
+pub mod testing;
 
+pub use executor::{ToolLimits, ToolRegistry, cap_output, check_arguments, execute};
 pub use net::{Cidr, GuardError, NetworkGuard, Refused, classify};

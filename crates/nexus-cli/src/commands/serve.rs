@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use nexus_gateway::config::{Overrides, Settings};
 use nexus_gateway::server::{ServerOptions, start};
-use nexus_runtime::ToolRegistry;
 use secrecy::ExposeSecret;
 use tracing::warn;
 use tracing_subscriber::EnvFilter;
@@ -85,7 +84,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ServerOptions {
             models: providers.resolver,
             default_model: providers.default_model,
-            tools: ToolRegistry::new(),
+            tools: Vec::new(),
             adapters: std::sync::Arc::new(nexus_gateway::channels::PlatformAdapters),
             channels: nexus_gateway::channels::ChannelServiceConfig::default(),
         },

@@ -15,7 +15,6 @@ use std::time::Duration;
 use nexus_gateway::channels::{ChannelServiceConfig, PlatformAdapters};
 use nexus_gateway::pb;
 use nexus_gateway::server::{RunningServer, ServerOptions, start};
-use nexus_runtime::ToolRegistry;
 use nexus_store::SessionFilter;
 use nexus_testkit::chat::{BotMessage, ChatPlatform, FakeFile, UserSays};
 use nexus_testkit::openai::{FakeOpenAi, Reply};
@@ -75,7 +74,7 @@ async fn start_server(dir: &Path, llm: &FakeOpenAi) -> RunningServer {
         ServerOptions {
             models: providers.resolver,
             default_model: providers.default_model,
-            tools: ToolRegistry::new(),
+            tools: Vec::new(),
             adapters: Arc::new(PlatformAdapters),
             channels: channel_config(),
         },

@@ -11,7 +11,6 @@ use nexus_gateway::pb;
 use nexus_gateway::pb::gateway_client::GatewayClient;
 use nexus_gateway::server::{RunningServer, ServerOptions, start};
 use nexus_llm::{OpenAiConfig, OpenAiProvider, ProviderRegistry};
-use nexus_runtime::ToolRegistry;
 use nexus_testkit::openai::FakeOpenAi;
 use secrecy::ExposeSecret;
 use tonic::transport::Channel;
@@ -66,7 +65,7 @@ impl TestServer {
             ServerOptions {
                 models: providers.resolver,
                 default_model: providers.default_model,
-                tools: ToolRegistry::new(),
+                tools: Vec::new(),
                 adapters: std::sync::Arc::new(nexus_gateway::channels::PlatformAdapters),
                 channels: nexus_gateway::channels::ChannelServiceConfig::default(),
             },

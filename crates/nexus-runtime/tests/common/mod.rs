@@ -127,7 +127,7 @@ pub fn provider_for(fake: &FakeOpenAi) -> Arc<dyn LlmProvider> {
 }
 
 pub fn runtime(store: &Arc<dyn Store>, fake: &FakeOpenAi, config: RuntimeConfig) -> Runtime {
-    let mut tools = ToolRegistry::new();
+    let mut tools = ToolRegistry::new(nexus_tools::testing::MemoryArtifacts::new());
     tools.register(Arc::new(AddTool::new()));
     Runtime::new(
         Arc::clone(store),

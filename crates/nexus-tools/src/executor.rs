@@ -6,19 +6,28 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nexus_core::{Tool, ToolContext, ToolError, ToolOutput, ToolSpec};
+use nexus_core::{ArtifactStore, Tool, ToolContext, ToolError, ToolOutput, ToolSpec};
 use serde_json::Value;
 
-/// The tools a runtime knows, by name.
-#[derive(Debug, Clone, Default)]
+/// The tools a runtime knows, by name, and the object storage their files go to.
+#[derive(Debug, Clone)]
 pub struct ToolRegistry {
     tools: BTreeMap<String, Arc<dyn Tool>>,
+    artifacts: Arc<dyn ArtifactStore>,
 }
 
 impl ToolRegistry {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty registry whose tools keep their files in `artifacts`.
+    pub fn new(artifacts: Arc<dyn ArtifactStore>) -> Self {
+        ToolRegistry {
+            tools: BTreeMap::new(),
+            artifacts,
+        }
+    }
+
+    /// Where tools keep the files they produce.
+    pub fn artifacts(&self) -> &Arc<dyn ArtifactStore> {
+        &self.artifacts
     }
 
     /// Adds a tool, replacing one of the same name.
@@ -49,7 +58,8 @@ impl ToolRegistry {
             .collect()
     }
 
-    fn get(&self, name: &str, allowed: &[String]) -> Option<&Arc<dyn Tool>> {
+    /// The tool called `name`, when `allowed` lists it.
+    pub fn get(&self, name: &str, allowed: &[String]) -> Option<&Arc<dyn Tool>> {
         if allowed.iter().any(|a| a == name) {
             self.tools.get(name)
         } else {
@@ -78,7 +88,7 @@ impl Default for ToolLimits {
 
 /// Checks arguments against the parts of a JSON Schema every tool uses: the arguments are an
 /// object, required properties are present, and properties have the declared primitive type.
-pub(crate) fn check_arguments(schema: &Value, args: &Value) -> Result<(), String> {
+pub fn check_arguments(schema: &Value, args: &Value) -> Result<(), String> {
     let Some(obj) = args.as_object() else {
         return Err("arguments must be a JSON object".to_owned());
     };
@@ -117,7 +127,7 @@ pub(crate) fn check_arguments(schema: &Value, args: &Value) -> Result<(), String
 }
 
 /// Cuts `text` to at most `max` bytes on a char boundary, with a note saying how much was cut.
-pub(crate) fn cap_output(text: String, max: usize) -> String {
+pub fn cap_output(text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }
@@ -130,7 +140,7 @@ pub(crate) fn cap_output(text: String, max: usize) -> String {
 }
 
 /// Runs one call of a tool the agent may use. Always returns an output for the model.
-pub(crate) async fn execute(
+pub async fn execute(
     registry: &ToolRegistry,
     allowed: &[String],
     name: &str,
