@@ -15,7 +15,10 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("nexus-channels", &["nexus-core"][..]),
         ("nexus-tools", &["nexus-core"][..]),
         ("nexus-testkit", &["nexus-core"][..]),
-        ("nexus-runtime", &["nexus-core", "nexus-store", "nexus-tools"][..]),
+        (
+            "nexus-runtime",
+            &["nexus-core", "nexus-store", "nexus-tools"][..],
+        ),
         (
             "nexus-gateway",
             &[

@@ -9,10 +9,27 @@ use std::time::Duration;
 use nexus_core::{ArtifactStore, Tool, ToolContext, ToolError, ToolOutput, ToolSpec};
 use serde_json::Value;
 
+/// Tools that come and go at run time, all named `{name}__{tool}` (an MCP server's tools).
+/// An agent allows all of them with the entry `mcp:{name}`, or one by its full name.
+pub trait ToolSource: Send + Sync + std::fmt::Debug {
+    /// The source's name, the prefix of its tools' names (`[a-z0-9_-]`, no `__`).
+    fn name(&self) -> &str;
+
+    /// The tools offered right now (none while the source is down).
+    fn tools(&self) -> Vec<Arc<dyn Tool>>;
+}
+
+/// The prefix of agent tool entries that allow every tool of a source.
+pub const SOURCE_PREFIX: &str = "mcp:";
+
+/// The separator between a source's name and the name of one of its tools.
+pub const SOURCE_SEPARATOR: &str = "__";
+
 /// The tools a runtime knows, by name, and the object storage their files go to.
 #[derive(Debug, Clone)]
 pub struct ToolRegistry {
     tools: BTreeMap<String, Arc<dyn Tool>>,
+    sources: BTreeMap<String, Arc<dyn ToolSource>>,
     artifacts: Arc<dyn ArtifactStore>,
 }
 
@@ -21,6 +38,7 @@ impl ToolRegistry {
     pub fn new(artifacts: Arc<dyn ArtifactStore>) -> Self {
         ToolRegistry {
             tools: BTreeMap::new(),
+            sources: BTreeMap::new(),
             artifacts,
         }
     }
@@ -35,21 +53,71 @@ impl ToolRegistry {
         self.tools.insert(tool.name().to_owned(), tool);
     }
 
-    /// Names of all tools.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.tools.keys().map(String::as_str)
+    /// Adds a source of tools, replacing one of the same name.
+    pub fn register_source(&mut self, source: Arc<dyn ToolSource>) {
+        self.sources.insert(source.name().to_owned(), source);
     }
 
-    /// Whether a tool of that name exists.
-    pub fn contains(&self, name: &str) -> bool {
-        self.tools.contains_key(name)
+    /// Names of the fixed tools, then `mcp:{name}` of each source.
+    pub fn names(&self) -> Vec<String> {
+        self.tools
+            .keys()
+            .cloned()
+            .chain(self.sources.keys().map(|s| format!("{SOURCE_PREFIX}{s}")))
+            .collect()
     }
 
-    /// Specs of the named tools that exist, in the order given (for the model request).
-    pub fn specs(&self, names: &[String]) -> Vec<ToolSpec> {
-        names
+    /// The sources of tools.
+    pub fn sources(&self) -> impl Iterator<Item = &Arc<dyn ToolSource>> {
+        self.sources.values()
+    }
+
+    /// Whether an agent's tool entry names something that exists: a tool, `mcp:{source}`, or
+    /// `{source}__{tool}` of a known source (whose tools may be down right now).
+    pub fn contains(&self, entry: &str) -> bool {
+        if let Some(source) = entry.strip_prefix(SOURCE_PREFIX) {
+            return self.sources.contains_key(source);
+        }
+        self.tools.contains_key(entry) || self.source_of(entry).is_some()
+    }
+
+    fn source_of(&self, name: &str) -> Option<&Arc<dyn ToolSource>> {
+        let (source, tool) = name.split_once(SOURCE_SEPARATOR)?;
+        (!tool.is_empty())
+            .then(|| self.sources.get(source))
+            .flatten()
+    }
+
+    /// The tools `entries` allow that exist now, each once, in the order given.
+    fn allowed_tools(&self, entries: &[String]) -> Vec<Arc<dyn Tool>> {
+        let mut out: Vec<Arc<dyn Tool>> = Vec::new();
+        let mut push = |tool: Arc<dyn Tool>| {
+            if !out.iter().any(|t| t.name() == tool.name()) {
+                out.push(tool);
+            }
+        };
+        for entry in entries {
+            if let Some(source) = entry.strip_prefix(SOURCE_PREFIX) {
+                if let Some(source) = self.sources.get(source) {
+                    source.tools().into_iter().for_each(&mut push);
+                }
+            } else if let Some(tool) = self.tools.get(entry) {
+                push(Arc::clone(tool));
+            } else if let Some(tool) = self
+                .source_of(entry)
+                .and_then(|source| source.tools().into_iter().find(|t| t.name() == entry))
+            {
+                push(tool);
+            }
+        }
+        out
+    }
+
+    /// Specs of the tools `entries` allow that exist now, in the order given (for the model
+    /// request).
+    pub fn specs(&self, entries: &[String]) -> Vec<ToolSpec> {
+        self.allowed_tools(entries)
             .iter()
-            .filter_map(|n| self.tools.get(n))
             .map(|t| ToolSpec {
                 name: t.name().to_owned(),
                 description: t.description().to_owned(),
@@ -58,13 +126,25 @@ impl ToolRegistry {
             .collect()
     }
 
-    /// The tool called `name`, when `allowed` lists it.
-    pub fn get(&self, name: &str, allowed: &[String]) -> Option<&Arc<dyn Tool>> {
-        if allowed.iter().any(|a| a == name) {
-            self.tools.get(name)
-        } else {
-            None
+    /// The tool called `name`, when `entries` allow it.
+    pub fn get(&self, name: &str, entries: &[String]) -> Option<Arc<dyn Tool>> {
+        let allowed = entries.iter().any(|e| e == name)
+            || self.source_of(name).is_some_and(|source| {
+                entries
+                    .iter()
+                    .filter_map(|e| e.strip_prefix(SOURCE_PREFIX))
+                    .any(|s| s == source.name())
+            });
+        if !allowed {
+            return None;
         }
+        if let Some(tool) = self.tools.get(name) {
+            return Some(Arc::clone(tool));
+        }
+        self.source_of(name)?
+            .tools()
+            .into_iter()
+            .find(|t| t.name() == name)
     }
 }
 

@@ -12,5 +12,8 @@ pub mod executor;
 pub mod net;
 pub mod testing;
 
-pub use executor::{ToolLimits, ToolRegistry, cap_output, check_arguments, execute};
+pub use executor::{
+    SOURCE_PREFIX, SOURCE_SEPARATOR, ToolLimits, ToolRegistry, ToolSource, cap_output,
+    check_arguments, execute,
+};
 pub use net::{Cidr, GuardError, NetworkGuard, Refused, classify};

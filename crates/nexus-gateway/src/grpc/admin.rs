@@ -36,7 +36,7 @@ impl GatewayService {
         let registry = self.runtime.tools();
         for tool in &r.tools {
             if !registry.contains(tool) {
-                let known: Vec<&str> = registry.names().collect();
+                let known = registry.names();
                 return Err(ApiError::invalid(format!(
                     "unknown tool `{tool}`; available: {}",
                     if known.is_empty() {
