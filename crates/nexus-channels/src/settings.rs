@@ -67,6 +67,10 @@ pub struct AccessPolicy {
     /// Groups.
     #[serde(default)]
     pub groups: GroupPolicy,
+    /// Tools answers on this channel may use, narrowing each agent's own list (`mcp:NAME` or
+    /// full tool names); `None` leaves the agent's list as it is, an empty list allows none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<String>>,
 }
 
 /// How a channel receives events.

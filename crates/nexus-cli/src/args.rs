@@ -153,9 +153,13 @@ pub(crate) struct AgentCreateArgs {
     /// Description.
     #[arg(long)]
     pub(crate) description: Option<String>,
-    /// Tools the agent may call, comma separated.
+    /// Tools the agent may call, comma separated (e.g. `code,web_fetch`; `mcp:NAME` for every
+    /// tool of a configured MCP server). `nexus tool list` shows what the server offers.
     #[arg(long, value_delimiter = ',')]
     pub(crate) tools: Vec<String>,
+    /// Let code the agent runs in the sandbox reach the network (off by default).
+    #[arg(long)]
+    pub(crate) allow_network: bool,
     /// Model calls per turn at most (default 8).
     #[arg(long)]
     pub(crate) max_steps: Option<u32>,
@@ -328,6 +332,10 @@ pub(crate) struct AccessArgs {
     /// Groups: mention (answer only when mentioned or replied to), all, or off.
     #[arg(long, default_value = "mention")]
     pub(crate) groups: String,
+    /// Tools answers on this channel may use, narrowing the agent's own list (comma
+    /// separated); `none` allows none. Default: the agent's tools.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) tools: Option<Vec<String>>,
 }
 
 /// What every `channel add` takes.

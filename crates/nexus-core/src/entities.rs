@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgentId, ApiKeyId, ChannelCredentialId, SessionId, UserId};
 use crate::message::{ChannelKind, UnknownVariant};
+use crate::tool::ToolPolicy;
 
 /// The step limit of the agent loop when an agent does not set one.
 pub const DEFAULT_MAX_STEPS: u32 = 8;
@@ -110,8 +111,12 @@ pub struct Agent {
     pub model: String,
     /// Fallback models, tried in order when the primary fails over.
     pub fallback_models: Vec<String>,
-    /// Names of the tools the agent may call.
+    /// Names of the tools the agent may call (`mcp:{server}` allows all tools of an MCP
+    /// server).
     pub tools: Vec<String>,
+    /// What the agent's tools may do beyond their names (network access of sandboxed code).
+    #[serde(default)]
+    pub tool_policy: ToolPolicy,
     /// Upper bound of model calls in one turn.
     pub max_steps: u32,
     /// Upper bound of output tokens per model call; provider default when `None`.

@@ -8,7 +8,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use nexus_core::{Agent, AgentId, ApiKey, ApiKeyId, DEFAULT_MAX_STEPS, User, UserId, UserRole};
+use nexus_core::{
+    Agent, AgentId, ApiKey, ApiKeyId, DEFAULT_MAX_STEPS, ToolPolicy, User, UserId, UserRole,
+};
 use nexus_security::generate_api_key;
 use nexus_store::{Store, StoreError};
 use secrecy::{ExposeSecret, SecretString};
@@ -92,6 +94,7 @@ pub async fn bootstrap(
             model: default_model.to_owned(),
             fallback_models: Vec::new(),
             tools: Vec::new(),
+            tool_policy: ToolPolicy::default(),
             max_steps: DEFAULT_MAX_STEPS,
             max_output_tokens: None,
             temperature: None,

@@ -24,3 +24,7 @@ pub use hub::EventReceiver;
 pub use metrics::Metrics;
 pub use nexus_tools::{ToolLimits, ToolRegistry};
 pub use runtime::{ModelResolver, RequestParts, Runtime, Submission, TurnHandle};
+
+/// Metadata key of an inbound message that narrows the agent's tools for its turn: a JSON
+/// array of tool entries (a channel's access policy puts it there).
+pub const TOOLS_METADATA_KEY: &str = "nexus_tools";

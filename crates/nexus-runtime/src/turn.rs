@@ -14,7 +14,7 @@ use futures::future::join_all;
 use nexus_core::{
     Agent, Attachment, ChannelKind, ChatMessage, CompletionChunk, CompletionRequest, DeliveryId,
     Direction, LlmError, LlmProvider, Message, MessageId, Role, Session, StopReason, ToolCall,
-    ToolContext, ToolPolicy, ToolSpec, TurnErrorKind, TurnEvent, Usage,
+    ToolContext, ToolSpec, TurnErrorKind, TurnEvent, Usage,
 };
 use nexus_store::{
     CommitOutcome, DeliveryStatus, InboxItem, NewDelivery, StoreError, TurnCommit, UsageRecord,
@@ -184,6 +184,7 @@ pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, S
         new_messages: Vec::new(),
         usage: Vec::new(),
         inbound_attachments: current.attachments.clone(),
+        allowed_tools: allowed_tools(&agent, &current),
     };
     let mut context = earlier;
     context.push(current.clone());
@@ -255,6 +256,23 @@ async fn fail(
     Ok(())
 }
 
+/// Metadata key of a tool result message: the call's wall time in milliseconds.
+const TOOL_DURATION_KEY: &str = "nexus_duration_ms";
+
+/// The agent's tool entries, narrowed by the list the inbound message carries, if any.
+fn allowed_tools(agent: &Agent, inbound: &Message) -> Vec<String> {
+    match inbound.metadata.get(crate::TOOLS_METADATA_KEY) {
+        Some(serde_json::Value::Array(limit)) => {
+            let limit: Vec<String> = limit
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            nexus_tools::narrow(&agent.tools, &limit)
+        }
+        _ => agent.tools.clone(),
+    }
+}
+
 struct LoopState<'a> {
     rt: &'a Shared,
     session: &'a Session,
@@ -270,6 +288,8 @@ struct LoopState<'a> {
     usage: Vec<UsageRecord>,
     /// Files of the message being answered, given to tools.
     inbound_attachments: Vec<Attachment>,
+    /// The agent's tool entries this turn may use (narrowed by the inbound message's channel).
+    allowed_tools: Vec<String>,
 }
 
 impl LoopState<'_> {
@@ -285,7 +305,7 @@ impl LoopState<'_> {
 
     /// Runs model calls and tool calls until a final answer; returns its message id.
     async fn run(&mut self, context: &[Message]) -> Result<MessageId, StepError> {
-        let tools = self.rt.tools.specs(&self.agent.tools);
+        let tools = self.rt.tools.specs(&self.allowed_tools);
         let mut conversation = to_chat(context);
         let max_steps = self.agent.max_steps.max(1);
         for _step in 0..max_steps {
@@ -470,7 +490,7 @@ impl LoopState<'_> {
     async fn run_tools(&self, calls: &[ToolCall]) -> Result<Vec<Message>, StepError> {
         let rt = self.rt;
         let limits = rt.config.tool_limits;
-        let allowed: &[String] = &self.agent.tools;
+        let allowed: &[String] = &self.allowed_tools;
         let runs = calls.iter().map(|call| {
             let ctx = ToolContext {
                 session_id: self.session.id,
@@ -479,7 +499,7 @@ impl LoopState<'_> {
                 turn_id: self.item.turn_id,
                 cancel: rt.cancel.child_token(),
                 deadline: tokio::time::Instant::now() + limits.timeout,
-                policy: ToolPolicy::default(),
+                policy: self.agent.tool_policy.clone(),
                 attachments: self.inbound_attachments.clone(),
                 artifacts: rt.tools.artifacts().clone(),
             };
@@ -530,6 +550,12 @@ impl LoopState<'_> {
             );
             let mut msg = self.outbound(Role::Tool, out.content);
             msg.tool_call_id = Some(call.id.clone());
+            msg.metadata.insert(
+                TOOL_DURATION_KEY.to_owned(),
+                u64::try_from(elapsed.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .into(),
+            );
             msg.is_error = out.is_error;
             msg.attachments = out.attachments;
             messages.push(msg);

@@ -420,3 +420,75 @@ async fn an_answer_withheld_by_a_content_filter_fails_the_turn_with_a_clear_mess
     let history = h.store.list_messages(session.id, 0, 0).await.unwrap();
     assert_eq!(history.len(), 1, "no empty answer is stored");
 }
+
+fn submission(session: &nexus_core::Session, text: &str) -> nexus_runtime::Submission {
+    nexus_runtime::Submission {
+        session: session.clone(),
+        text: text.into(),
+        attachments: vec![],
+        metadata: nexus_core::Metadata::new(),
+        dedupe: None,
+    }
+}
+
+#[tokio::test]
+async fn tools_see_the_agents_policy_and_the_files_of_the_message() {
+    let mut h = Harness::new().await;
+    h.set_agent(|a| {
+        a.tools = vec!["add".into(), "probe".into()];
+        a.tool_policy.network = true;
+    })
+    .await;
+    h.fake.push(Reply::tool_calls(vec![("probe", json!({}))]));
+    h.fake.push(Reply::text("seen"));
+    let session = h.new_session().await;
+    let mut sub = submission(&session, "look at this file");
+    sub.attachments.push(nexus_core::Attachment {
+        id: nexus_core::AttachmentId::new(),
+        content_type: "text/csv".into(),
+        filename: Some("data.csv".into()),
+        size: 3,
+        storage_key: "attachments/x".into(),
+    });
+    let mut turn = h.runtime.submit(sub).await.unwrap();
+    let events = collect(&mut turn.events).await;
+    assert!(events.iter().any(|e| matches!(e,
+        TurnEvent::ToolCallFinished { output, is_error: false, .. } if output == "network=true attachments=1")));
+
+    // The call is recorded with its duration next to its result.
+    let history = h.store.list_messages(session.id, 0, 0).await.unwrap();
+    let result = history.iter().find(|m| m.role == Role::Tool).unwrap();
+    assert!(result.metadata["nexus_duration_ms"].is_u64());
+}
+
+#[tokio::test]
+async fn a_channel_tool_limit_narrows_the_agents_tools() {
+    let mut h = Harness::new().await;
+    h.set_agent(|a| a.tools = vec!["add".into(), "probe".into()])
+        .await;
+    h.fake
+        .push(Reply::tool_calls(vec![("add", json!({"a": 1, "b": 2}))]));
+    h.fake.push(Reply::text("no tools here"));
+    let session = h.new_session().await;
+    let mut sub = submission(&session, "add 1 and 2");
+    sub.metadata.insert(
+        nexus_runtime::TOOLS_METADATA_KEY.into(),
+        json!(["probe", "code"]),
+    );
+    let mut turn = h.runtime.submit(sub).await.unwrap();
+    let events = collect(&mut turn.events).await;
+
+    // Only the agent's tools the limit names were offered (`code` is not the agent's)…
+    let first = &h.fake.requests()[0].body;
+    let offered: Vec<&str> = first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["probe"]);
+    // …and a call of another one is refused, readably.
+    assert!(events.iter().any(|e| matches!(e,
+        TurnEvent::ToolCallFinished { output, is_error: true, .. } if output.contains("unknown tool `add`"))));
+    assert!(matches!(events.last(), Some(TurnEvent::Done { .. })));
+}

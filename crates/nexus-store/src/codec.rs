@@ -163,7 +163,7 @@ macro_rules! api_key_cols {
 macro_rules! agent_cols {
     () => {
         "id, owner_id, name, description, system_prompt, model, fallback_models, tools, \
-         max_steps, max_output_tokens, temperature, created_at, updated_at"
+         max_steps, max_output_tokens, temperature, created_at, updated_at, tool_policy"
     };
 }
 macro_rules! session_cols {
@@ -242,6 +242,7 @@ pub(crate) fn agent(r: &impl Cols) -> StoreResult<Agent> {
         model: r.text("model")?,
         fallback_models: from_json("agent fallback_models", &r.text("fallback_models")?)?,
         tools: from_json("agent tools", &r.text("tools")?)?,
+        tool_policy: from_json("agent tool_policy", &r.text("tool_policy")?)?,
         max_steps: unsigned("agent max_steps", r.int("max_steps")?)?,
         max_output_tokens: r
             .opt_int("max_output_tokens")?

@@ -148,6 +148,30 @@ impl ToolRegistry {
     }
 }
 
+/// The entries of an agent's tool list that a narrower list (a channel's) still allows: an entry
+/// `limit` names, and for `mcp:{source}` the tools of that source `limit` names one by one.
+pub fn narrow(agent: &[String], limit: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in agent {
+        if limit.contains(entry) {
+            out.push(entry.clone());
+        } else if let Some(source) = entry.strip_prefix(SOURCE_PREFIX) {
+            out.extend(
+                limit
+                    .iter()
+                    .filter(|l| {
+                        l.strip_prefix(source)
+                            .and_then(|rest| rest.strip_prefix(SOURCE_SEPARATOR))
+                            .is_some_and(|tool| !tool.is_empty())
+                    })
+                    .cloned(),
+            );
+        }
+    }
+    out.dedup();
+    out
+}
+
 /// Limits applied to every tool call.
 #[derive(Debug, Clone, Copy)]
 pub struct ToolLimits {
@@ -274,6 +298,92 @@ mod tests {
         assert!(check_arguments(&schema, &json!({"city": 3})).is_err());
         assert!(check_arguments(&schema, &json!({"city": "Paris"})).is_ok());
         assert!(check_arguments(&schema, &json!("Paris")).is_err());
+    }
+
+    #[test]
+    fn a_narrower_list_keeps_only_what_it_names_also_inside_a_source() {
+        let agent = vec![
+            "code".to_owned(),
+            "web_fetch".to_owned(),
+            "mcp:github".to_owned(),
+        ];
+        let limit = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(narrow(&agent, &limit(&["code", "browser"])), ["code"]);
+        assert_eq!(
+            narrow(&agent, &limit(&["mcp:github", "web_fetch"])),
+            ["web_fetch", "mcp:github"]
+        );
+        assert_eq!(
+            narrow(
+                &agent,
+                &limit(&["github__search", "gitlab__search", "github__"])
+            ),
+            ["github__search"]
+        );
+        assert!(narrow(&agent, &[]).is_empty());
+    }
+
+    #[derive(Debug)]
+    struct Named(String, Value);
+
+    #[async_trait::async_trait]
+    impl Tool for Named {
+        fn name(&self) -> &str {
+            &self.0
+        }
+        fn description(&self) -> &str {
+            "test"
+        }
+        fn schema(&self) -> &Value {
+            &self.1
+        }
+        async fn execute(&self, _: ToolContext, _: Value) -> Result<ToolOutput, ToolError> {
+            Ok(ToolOutput::text(self.0.clone()))
+        }
+    }
+
+    #[derive(Debug)]
+    struct Source(std::sync::Mutex<Vec<&'static str>>);
+
+    impl ToolSource for Source {
+        fn name(&self) -> &str {
+            "gh"
+        }
+        fn tools(&self) -> Vec<Arc<dyn Tool>> {
+            self.0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|t| Arc::new(Named(format!("gh__{t}"), json!({}))) as Arc<dyn Tool>)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn tools_of_a_source_are_allowed_by_its_prefix_or_their_full_name_while_it_offers_them() {
+        let mut registry = ToolRegistry::new(crate::testing::MemoryArtifacts::new());
+        registry.register(Arc::new(Named("code".into(), json!({}))));
+        let source = Arc::new(Source(std::sync::Mutex::new(vec!["search", "issue"])));
+        registry.register_source(source.clone());
+
+        assert_eq!(registry.names(), ["code", "mcp:gh"]);
+        assert!(registry.contains("mcp:gh") && registry.contains("gh__anything"));
+        assert!(!registry.contains("mcp:gitlab") && !registry.contains("gh__"));
+
+        let all = vec!["code".to_owned(), "mcp:gh".to_owned()];
+        let names: Vec<String> = registry.specs(&all).into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["code", "gh__search", "gh__issue"]);
+        assert!(registry.get("gh__issue", &all).is_some());
+
+        let one = vec!["gh__search".to_owned()];
+        assert!(registry.get("gh__search", &one).is_some());
+        assert!(registry.get("gh__issue", &one).is_none());
+        assert!(registry.get("code", &one).is_none());
+
+        // A source that is down offers nothing, and its tools cannot be called.
+        source.0.lock().unwrap().clear();
+        assert!(registry.specs(&all).iter().all(|s| s.name == "code"));
+        assert!(registry.get("gh__search", &all).is_none());
     }
 
     #[test]

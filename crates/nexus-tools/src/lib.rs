@@ -14,6 +14,6 @@ pub mod testing;
 
 pub use executor::{
     SOURCE_PREFIX, SOURCE_SEPARATOR, ToolLimits, ToolRegistry, ToolSource, cap_output,
-    check_arguments, execute,
+    check_arguments, execute, narrow,
 };
 pub use net::{Cidr, GuardError, NetworkGuard, Refused, classify};

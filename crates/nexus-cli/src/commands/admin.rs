@@ -28,6 +28,11 @@ fn print_agent(a: &pb::Agent) {
         output::line(&format!("fallbacks:      {}", a.fallback_models.join(", ")));
     }
     output::line(&format!("tools:          {}", or_dash(&a.tools.join(", "))));
+    let network = a.tool_policy.as_ref().is_some_and(|p| p.network);
+    output::line(&format!(
+        "code network:   {}",
+        if network { "allowed" } else { "blocked" }
+    ));
     output::line(&format!("max steps:      {}", a.max_steps));
     if let Some(t) = a.max_output_tokens {
         output::line(&format!("max out tokens: {t}"));
@@ -53,6 +58,9 @@ pub(crate) async fn agent(command: AgentCommand) -> anyhow::Result<ExitCode> {
                     model: a.model.unwrap_or_default(),
                     fallback_models: a.fallback,
                     tools: a.tools,
+                    tool_policy: Some(pb::ToolPolicy {
+                        network: a.allow_network,
+                    }),
                     max_steps: a.max_steps.unwrap_or(0),
                     max_output_tokens: a.max_output_tokens,
                     temperature: a.temperature,

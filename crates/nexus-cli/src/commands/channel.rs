@@ -13,6 +13,9 @@ fn access(a: &AccessArgs) -> pb::ChannelAccess {
         dm: a.dm.clone(),
         allow: a.allow.clone(),
         groups: a.groups.clone(),
+        tools: a.tools.as_ref().map(|t| pb::ToolLimit {
+            tools: t.iter().filter(|s| *s != "none").cloned().collect(),
+        }),
     }
 }
 

@@ -320,6 +320,12 @@ impl ChannelRouter {
         put(keys::CHAT_ID, Some(message.chat.chat_id.clone()));
         put(keys::THREAD_ID, message.chat.thread_id.clone());
         put(keys::REPLY_TO, reply_to);
+        if let Some(tools) = &self.settings.access.tools {
+            metadata.insert(
+                nexus_runtime::TOOLS_METADATA_KEY.to_owned(),
+                tools.clone().into(),
+            );
+        }
         let submission = Submission {
             session,
             text: message.text,

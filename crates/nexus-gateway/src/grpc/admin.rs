@@ -1,7 +1,9 @@
 //! Agents, sessions, users and API keys.
 
 use chrono::Utc;
-use nexus_core::{Agent, AgentId, ApiKey, ApiKeyId, DEFAULT_MAX_STEPS, User, UserId, UserRole};
+use nexus_core::{
+    Agent, AgentId, ApiKey, ApiKeyId, DEFAULT_MAX_STEPS, ToolPolicy, User, UserId, UserRole,
+};
 use nexus_security::{Principal, generate_api_key};
 use nexus_store::SessionFilter;
 use secrecy::ExposeSecret;
@@ -74,6 +76,9 @@ impl GatewayService {
             model,
             fallback_models: r.fallback_models,
             tools: r.tools,
+            tool_policy: ToolPolicy {
+                network: r.tool_policy.is_some_and(|p| p.network),
+            },
             max_steps: if r.max_steps == 0 {
                 DEFAULT_MAX_STEPS
             } else {

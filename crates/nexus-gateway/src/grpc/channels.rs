@@ -90,7 +90,26 @@ fn access(a: Option<&pb::ChannelAccess>) -> Result<AccessPolicy, ApiError> {
     {
         return Err(ApiError::invalid("allowlist entries are platform user ids"));
     }
-    Ok(AccessPolicy { dm, allow, groups })
+    let tools = a.tools.as_ref().map(|t| {
+        t.tools
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+    });
+    if tools
+        .iter()
+        .flatten()
+        .any(|s| s.len() > 128 || s.chars().any(char::is_control))
+    {
+        return Err(ApiError::invalid("tool entries are tool names or mcp:NAME"));
+    }
+    Ok(AccessPolicy {
+        dm,
+        allow,
+        groups,
+        tools,
+    })
 }
 
 fn time(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -102,6 +121,7 @@ fn pb_access(a: &AccessPolicy) -> pb::ChannelAccess {
         dm: a.dm.as_str().to_owned(),
         allow: a.allow.clone(),
         groups: a.groups.as_str().to_owned(),
+        tools: a.tools.as_ref().map(|t| pb::ToolLimit { tools: t.clone() }),
     }
 }
 

@@ -24,6 +24,9 @@ pub(crate) fn agent(a: &Agent) -> pb::Agent {
         model: a.model.clone(),
         fallback_models: a.fallback_models.clone(),
         tools: a.tools.clone(),
+        tool_policy: Some(pb::ToolPolicy {
+            network: a.tool_policy.network,
+        }),
         max_steps: a.max_steps,
         max_output_tokens: a.max_output_tokens,
         temperature: a.temperature,

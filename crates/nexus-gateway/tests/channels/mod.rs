@@ -89,6 +89,7 @@ pub fn open() -> pb::ChannelAccess {
         dm: "open".into(),
         allow: vec![],
         groups: "mention".into(),
+        tools: None,
     }
 }
 
@@ -98,6 +99,7 @@ pub fn pairing() -> pb::ChannelAccess {
         dm: "pairing".into(),
         allow: vec![],
         groups: "mention".into(),
+        tools: None,
     }
 }
 

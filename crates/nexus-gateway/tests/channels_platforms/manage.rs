@@ -202,6 +202,7 @@ async fn an_allowlist_answers_only_the_listed_user() {
                     dm: "allowlist".into(),
                     allow: vec!["2201".into()],
                     groups: "mention".into(),
+                    tools: None,
                 }),
             },
         ))

@@ -103,6 +103,40 @@ impl Tool for AddTool {
     }
 }
 
+/// Reports what a tool call sees of its surroundings: `network=… attachments=…`.
+#[derive(Debug)]
+pub struct ProbeTool {
+    schema: Value,
+}
+
+impl ProbeTool {
+    pub fn new() -> Self {
+        ProbeTool {
+            schema: json!({"type": "object", "properties": {}}),
+        }
+    }
+}
+
+#[async_trait]
+impl Tool for ProbeTool {
+    fn name(&self) -> &str {
+        "probe"
+    }
+    fn description(&self) -> &str {
+        "Reports the tool context."
+    }
+    fn schema(&self) -> &Value {
+        &self.schema
+    }
+    async fn execute(&self, ctx: ToolContext, _params: Value) -> Result<ToolOutput, ToolError> {
+        Ok(ToolOutput::text(format!(
+            "network={} attachments={}",
+            ctx.policy.network,
+            ctx.attachments.len()
+        )))
+    }
+}
+
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub store: Arc<dyn Store>,
@@ -129,6 +163,7 @@ pub fn provider_for(fake: &FakeOpenAi) -> Arc<dyn LlmProvider> {
 pub fn runtime(store: &Arc<dyn Store>, fake: &FakeOpenAi, config: RuntimeConfig) -> Runtime {
     let mut tools = ToolRegistry::new(nexus_tools::testing::MemoryArtifacts::new());
     tools.register(Arc::new(AddTool::new()));
+    tools.register(Arc::new(ProbeTool::new()));
     Runtime::new(
         Arc::clone(store),
         Arc::new(OneProvider(provider_for(fake))),
@@ -177,6 +212,7 @@ impl Harness {
             model: "openai/gpt-4o-mini".into(),
             fallback_models: vec![],
             tools: vec!["add".into()],
+            tool_policy: nexus_core::ToolPolicy::default(),
             max_steps: 4,
             max_output_tokens: None,
             temperature: None,

@@ -21,7 +21,7 @@ impl<S: SqlStore> AgentStore for S {
         sqlx::query(concat!(
             "INSERT INTO agents (",
             agent_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .arg(a.id.as_uuid())
         .arg(a.owner_id.as_uuid())
@@ -36,6 +36,7 @@ impl<S: SqlStore> AgentStore for S {
         .arg(a.temperature)
         .arg(S::Db::time(a.created_at))
         .arg(S::Db::time(a.updated_at))
+        .arg(codec::json("agent tool_policy", &a.tool_policy)?)
         .execute(self.db())
         .await
         .map_err(|e| write_error("agent name", "owner", e))?;
@@ -100,7 +101,7 @@ impl<S: SqlStore> AgentStore for S {
         let done = sqlx::query(
             "UPDATE agents SET name = $2, description = $3, system_prompt = $4, model = $5, \
              fallback_models = $6, tools = $7, max_steps = $8, max_output_tokens = $9, \
-             temperature = $10, updated_at = $11 WHERE id = $1",
+             temperature = $10, updated_at = $11, tool_policy = $12 WHERE id = $1",
         )
         .arg(a.id.as_uuid())
         .arg(&a.name)
@@ -113,6 +114,7 @@ impl<S: SqlStore> AgentStore for S {
         .arg(a.max_output_tokens.map(i64::from))
         .arg(a.temperature)
         .arg(S::Db::time(a.updated_at))
+        .arg(codec::json("agent tool_policy", &a.tool_policy)?)
         .execute(self.db())
         .await
         .map_err(|e| write_error("agent name", "agent", e))?;

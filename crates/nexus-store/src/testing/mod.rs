@@ -254,6 +254,7 @@ pub fn new_agent(owner: UserId, name: &str) -> Agent {
         model: "openai/gpt-4o-mini".to_owned(),
         fallback_models: vec!["anthropic/claude-3-5-haiku".to_owned()],
         tools: vec!["web_search".to_owned(), "code".to_owned()],
+        tool_policy: nexus_core::ToolPolicy { network: true },
         max_steps: DEFAULT_MAX_STEPS,
         max_output_tokens: Some(1024),
         temperature: Some(0.25),
