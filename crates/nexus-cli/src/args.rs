@@ -21,9 +21,12 @@ pub(crate) enum Command {
     /// Manage agents.
     #[command(subcommand)]
     Agent(AgentCommand),
-    /// Read sessions and their history.
+    /// Read sessions and their history; cancel a running turn.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// The tools the server offers agents.
+    #[command(subcommand)]
+    Tool(ToolCommand),
     /// Manage users (admin only).
     #[command(subcommand)]
     User(UserCommand),
@@ -197,6 +200,25 @@ pub(crate) enum SessionCommand {
         /// Session id.
         id: String,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Stop the turn running in a session (its model call and tools stop).
+    Cancel {
+        /// Session id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ToolCommand {
+    /// The tools agents can be given (`nexus agent create --tools …`).
+    List {
+        /// Print JSON, with each tool's parameter schema.
         #[arg(long)]
         json: bool,
         #[command(flatten)]

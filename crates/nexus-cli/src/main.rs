@@ -35,6 +35,7 @@ fn main() -> std::process::ExitCode {
             Command::Chat(a) => commands::chat::run(a).await,
             Command::Agent(a) => commands::admin::agent(a).await,
             Command::Session(a) => commands::admin::session(a).await,
+            Command::Tool(a) => commands::admin::tool(a).await,
             Command::User(a) => commands::admin::user(a).await,
             Command::Key(a) => commands::admin::key(a).await,
             Command::ProviderKey(a) => commands::admin::provider_key(a).await,

@@ -115,7 +115,65 @@ pub(crate) struct Shared {
     pub(crate) agents: TtlCache<AgentId, Agent>,
     /// Fired when running turns must stop (after the shutdown grace period).
     pub(crate) cancel: CancellationToken,
+    /// The turn running for each session here, with what cancels it.
+    pub(crate) running: Running,
     pub(crate) tracker: TaskTracker,
+}
+
+/// The turns running on this replica, by session, with their cancellation tokens.
+#[derive(Debug, Default)]
+pub(crate) struct Running {
+    turns: std::sync::Mutex<std::collections::HashMap<SessionId, (TurnId, CancellationToken)>>,
+}
+
+impl Running {
+    /// Registers the turn of `session` until the returned guard drops.
+    pub(crate) fn enter(
+        &self,
+        session: SessionId,
+        turn: TurnId,
+        token: CancellationToken,
+    ) -> RunningGuard<'_> {
+        self.lock().insert(session, (turn, token));
+        RunningGuard {
+            running: self,
+            session,
+            turn,
+        }
+    }
+
+    fn get(&self, session: SessionId) -> Option<(TurnId, CancellationToken)> {
+        self.lock().get(&session).cloned()
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<SessionId, (TurnId, CancellationToken)>>
+    {
+        self.turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Removes a turn from [`Running`] when it ends.
+#[derive(Debug)]
+pub(crate) struct RunningGuard<'a> {
+    running: &'a Running,
+    session: SessionId,
+    turn: TurnId,
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        let mut turns = self.running.lock();
+        if turns
+            .get(&self.session)
+            .is_some_and(|(t, _)| *t == self.turn)
+        {
+            turns.remove(&self.session);
+        }
+    }
 }
 
 /// The agent runtime: session workers, the agent loop, recovery.
@@ -149,6 +207,7 @@ impl Runtime {
                 hub: EventHub::default(),
                 workers: Workers::default(),
                 cancel: CancellationToken::new(),
+                running: Running::default(),
                 tracker: TaskTracker::new(),
             }),
             accepting: Arc::new(AtomicBool::new(true)),
@@ -159,6 +218,16 @@ impl Runtime {
     /// The tools this runtime offers.
     pub fn tools(&self) -> &ToolRegistry {
         &self.shared.tools
+    }
+
+    /// Cancels the turn running for `session` on this replica, if any: its model call and
+    /// tools stop, and the message is marked failed (cancelled) instead of being answered or
+    /// retried. Returns the cancelled turn.
+    pub fn cancel_turn(&self, session: SessionId) -> Option<TurnId> {
+        let (turn, token) = self.shared.running.get(session)?;
+        info!(%session, turn_id = %turn, "Turn cancelled on request");
+        token.cancel();
+        Some(turn)
     }
 
     /// Answers inbox items left pending by a previous run (a crash, a shutdown) and starts the

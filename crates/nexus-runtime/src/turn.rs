@@ -19,6 +19,7 @@ use nexus_core::{
 use nexus_store::{
     CommitOutcome, DeliveryStatus, InboxItem, NewDelivery, StoreError, TurnCommit, UsageRecord,
 };
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::context::{order_for_turn, to_chat, trim_to_fit};
@@ -172,8 +173,11 @@ pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, S
         .collect();
     let provider = rt.models.chain(&chain);
 
+    let cancel = rt.cancel.child_token();
+    let _running = rt.running.enter(session.id, turn_id, cancel.clone());
     let mut state = LoopState {
         rt,
+        cancel,
         session: &session,
         agent: &agent,
         provider,
@@ -201,6 +205,18 @@ pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, S
                 .turn_duration
                 .observe(started.elapsed().as_secs_f64());
             Ok(end)
+        }
+        Err(StepError::Cancelled) if !rt.cancel.is_cancelled() => {
+            // Cancelled on request: the message is not answered and not retried.
+            fail(
+                rt,
+                item,
+                TurnErrorKind::Cancelled,
+                "the turn was cancelled before it finished; send the message again to retry",
+            )
+            .await?;
+            rt.history.append(session.id, [current]);
+            Ok(TurnEnd::Finished)
         }
         Err(StepError::Cancelled) => {
             info!(%turn_id, "Turn abandoned by shutdown; it stays in the inbox");
@@ -275,6 +291,8 @@ fn allowed_tools(agent: &Agent, inbound: &Message) -> Vec<String> {
 
 struct LoopState<'a> {
     rt: &'a Shared,
+    /// Fired by shutdown (after its grace) or by a request to cancel this turn.
+    cancel: CancellationToken,
     session: &'a Session,
     agent: &'a Agent,
     /// The agent's model chain.
@@ -373,7 +391,7 @@ impl LoopState<'_> {
         &mut self,
         request: CompletionRequest,
     ) -> Result<(String, Vec<ToolCall>), StepError> {
-        let cancel = self.rt.cancel.clone();
+        let cancel = self.cancel.clone();
         let mut stream = tokio::select! {
             r = self.provider.complete(request) => r.map_err(|e| StepError::Failed(Failure::from_llm(&e)))?,
             () = cancel.cancelled() => return Err(StepError::Cancelled),
@@ -497,7 +515,7 @@ impl LoopState<'_> {
                 agent_id: self.agent.id,
                 user_id: self.session.user_id,
                 turn_id: self.item.turn_id,
-                cancel: rt.cancel.child_token(),
+                cancel: self.cancel.child_token(),
                 deadline: tokio::time::Instant::now() + limits.timeout,
                 policy: self.agent.tool_policy.clone(),
                 attachments: self.inbound_attachments.clone(),
@@ -526,7 +544,7 @@ impl LoopState<'_> {
             }
         });
         let finished = join_all(runs).await;
-        if rt.cancel.is_cancelled() {
+        if self.cancel.is_cancelled() {
             return Err(StepError::Cancelled);
         }
         let mut messages = Vec::with_capacity(finished.len());

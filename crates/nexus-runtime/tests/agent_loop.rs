@@ -492,3 +492,52 @@ async fn a_channel_tool_limit_narrows_the_agents_tools() {
         TurnEvent::ToolCallFinished { output, is_error: true, .. } if output.contains("unknown tool `add`"))));
     assert!(matches!(events.last(), Some(TurnEvent::Done { .. })));
 }
+
+#[tokio::test]
+async fn a_cancelled_turn_stops_its_tools_fails_its_message_and_leaves_the_session_usable() {
+    let mut h = Harness::new().await;
+    h.set_agent(|a| a.tools = vec!["add".into(), "slow".into()])
+        .await;
+    h.fake.push(Reply::tool_calls(vec![("slow", json!({}))]));
+    let session = h.new_session().await;
+    let mut turn = h.submit(&session, "take your time").await;
+    let before = common::SLOW
+        .cancelled
+        .load(std::sync::atomic::Ordering::SeqCst);
+
+    // Cancel once the tool runs.
+    loop {
+        match turn.events.recv().await {
+            Some(TurnEvent::ToolCallStarted { .. }) => break,
+            Some(_) => {}
+            None => panic!("the turn ended before its tool started"),
+        }
+    }
+    assert!(h.runtime.cancel_turn(session.id).is_some());
+    let rest = tokio::time::timeout(Duration::from_secs(10), collect(&mut turn.events))
+        .await
+        .expect("the cancelled turn ends at once, not after the tool's minute");
+    assert!(matches!(
+        rest.last(),
+        Some(TurnEvent::Error {
+            kind: TurnErrorKind::Cancelled,
+            ..
+        })
+    ));
+    assert!(
+        common::SLOW
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > before,
+        "the tool saw the cancellation"
+    );
+    let items = h.store.pending_inbox(session.id).await.unwrap();
+    assert!(items.is_empty(), "the cancelled message is not retried");
+    assert!(h.runtime.cancel_turn(session.id).is_none());
+
+    // The session goes on.
+    h.fake.push(Reply::text("Still here."));
+    let mut next = h.submit(&session, "hello again").await;
+    let events = collect(&mut next.events).await;
+    assert_eq!(text_of(&events), "Still here.");
+}

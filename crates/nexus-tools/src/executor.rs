@@ -67,6 +67,11 @@ impl ToolRegistry {
             .collect()
     }
 
+    /// The fixed tools, by name.
+    pub fn tools(&self) -> impl Iterator<Item = &Arc<dyn Tool>> {
+        self.tools.values()
+    }
+
     /// The sources of tools.
     pub fn sources(&self) -> impl Iterator<Item = &Arc<dyn ToolSource>> {
         self.sources.values()

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use nexus_gateway::pb;
 
-use crate::args::{AgentCommand, KeyCommand, ProviderKeyCommand, SessionCommand, UserCommand};
+use crate::args::{
+    AgentCommand, KeyCommand, ProviderKeyCommand, SessionCommand, ToolCommand, UserCommand,
+};
 use crate::client::{connect, status};
 use crate::output;
 
@@ -190,6 +192,47 @@ pub(crate) async fn session(command: SessionCommand) -> anyhow::Result<ExitCode>
                     output::line(&m.content);
                 }
             }
+        }
+        SessionCommand::Cancel { id, client } => {
+            let mut client = connect(&client).await?;
+            let response = client
+                .cancel_turn(pb::CancelTurnRequest { session_id: id })
+                .await
+                .map_err(status)?
+                .into_inner();
+            if response.turn_id.is_empty() {
+                output::line("No turn is running in that session on the server you asked.");
+            } else {
+                output::line(&format!("Cancelled turn {}", response.turn_id));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn tool(command: ToolCommand) -> anyhow::Result<ExitCode> {
+    let ToolCommand::List { json, client } = command;
+    let mut client = connect(&client).await?;
+    let response = client
+        .list_tools(pb::ListToolsRequest {})
+        .await
+        .map_err(status)?
+        .into_inner();
+    if json {
+        output::json(&to_json(&response));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if response.tools.is_empty() {
+        output::line(
+            "The server offers no tools; enable them under [tools] in its configuration \
+             (see docs/tools.md).",
+        );
+    }
+    for t in &response.tools {
+        let summary = t.description.lines().next().unwrap_or_default();
+        output::line(&format!("{:<24} {summary}", t.name));
+        if !t.tools.is_empty() {
+            output::line(&format!("{:<24} tools: {}", "", t.tools.join(", ")));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -39,22 +39,26 @@ pub(crate) mod keys {
 const HELP: &str = "I'm an AI assistant. Write to me and I'll answer.\n\n\
     Commands:\n\
     `/new` — start a new conversation (I forget this one)\n\
+    `/stop` — stop the answer I'm working on\n\
     `/help` — show this help";
 
 /// A built-in command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
     New,
+    Stop,
     Help,
 }
 
-/// The command a message is, if any: `/new`, `/reset`, `!new`; `/help`, `/start`, `!help`.
+/// The command a message is, if any: `/new`, `/reset`, `!new`; `/stop`, `!stop`; `/help`,
+/// `/start`, `!help`.
 /// Slack reserves `/` for its own slash commands, hence the `!` forms.
 fn command(text: &str) -> Option<Command> {
     let word = text.split_whitespace().next()?;
     let word = word.split('@').next().unwrap_or(word).to_ascii_lowercase();
     match word.as_str() {
         "/new" | "/reset" | "!new" | "!reset" => Some(Command::New),
+        "/stop" | "!stop" => Some(Command::Stop),
         "/help" | "/start" | "!help" => Some(Command::Help),
         _ => None,
     }
@@ -195,6 +199,7 @@ impl ChannelRouter {
                 );
             }
             Some(Command::New) => return self.new_session(&message).await,
+            Some(Command::Stop) => return self.stop(&message).await,
             None => {}
         }
         if message.text.trim().is_empty() && message.attachments.is_empty() {
@@ -231,17 +236,45 @@ impl ChannelRouter {
         }
     }
 
-    async fn new_session(&self, message: &InboundMessage) -> (AckOutcome, FollowUp) {
+    /// The sender's session in this chat, if it exists.
+    async fn existing_session(
+        &self,
+        message: &InboundMessage,
+    ) -> Result<Option<Session>, StoreError> {
         let scope = scope(&self.channel, message);
-        let found = self
-            .store
+        self.store
             .find_session(
                 self.channel.user_id,
                 self.channel.agent_id,
                 self.channel.kind,
                 &scope,
             )
-            .await;
+            .await
+    }
+
+    async fn stop(&self, message: &InboundMessage) -> (AckOutcome, FollowUp) {
+        let session = match self.existing_session(message).await {
+            Ok(s) => s,
+            Err(err) => return failed(&err),
+        };
+        let stopped = session.and_then(|s| self.runtime.cancel_turn(s.id));
+        (
+            AckOutcome::Rejected {
+                reason: "stop handled".to_owned(),
+            },
+            FollowUp::Notice {
+                chat: message.chat.clone(),
+                text: if stopped.is_some() {
+                    "Stopped.".to_owned()
+                } else {
+                    "Nothing to stop.".to_owned()
+                },
+            },
+        )
+    }
+
+    async fn new_session(&self, message: &InboundMessage) -> (AckOutcome, FollowUp) {
+        let found = self.existing_session(message).await;
         match found {
             Ok(Some(session)) => {
                 if let Err(err) = self.store.retire_session(session.id).await {
@@ -390,6 +423,8 @@ mod tests {
         assert_eq!(command("/new@nexus_bot please"), Some(Command::New));
         assert_eq!(command("!reset"), Some(Command::New));
         assert_eq!(command("/START"), Some(Command::Help));
+        assert_eq!(command("/stop@nexus_bot"), Some(Command::Stop));
+        assert_eq!(command("!stop"), Some(Command::Stop));
         assert_eq!(command("new"), None);
         assert_eq!(command("tell me about /new"), None);
         assert_eq!(command(""), None);

@@ -268,3 +268,23 @@ impl GatewayService {
         }
     }
 }
+
+/// The tools agents can be given: the fixed ones, then each source as `mcp:{name}` with the
+/// tools it offers now.
+pub(crate) fn list_tools(registry: &nexus_runtime::ToolRegistry) -> pb::ListToolsResponse {
+    let fixed = registry.tools().map(|t| pb::ToolInfo {
+        name: t.name().to_owned(),
+        description: t.description().to_owned(),
+        parameters_json: t.schema().to_string(),
+        tools: Vec::new(),
+    });
+    let sources = registry.sources().map(|s| pb::ToolInfo {
+        name: format!("{}{}", nexus_tools::SOURCE_PREFIX, s.name()),
+        description: format!("Every tool of the MCP server `{}`.", s.name()),
+        parameters_json: String::new(),
+        tools: s.tools().iter().map(|t| t.name().to_owned()).collect(),
+    });
+    pb::ListToolsResponse {
+        tools: fixed.chain(sources).collect(),
+    }
+}

@@ -180,6 +180,29 @@ impl Gateway for GatewayService {
         ))
     }
 
+    async fn cancel_turn(
+        &self,
+        request: Request<pb::CancelTurnRequest>,
+    ) -> Result<Response<pb::CancelTurnResponse>, Status> {
+        let principal = self.principal(&request).await?;
+        let r = request.into_inner();
+        let session = self
+            .resolve_session(&principal, r.session_id.trim(), true)
+            .await?;
+        let turn = self.runtime.cancel_turn(session.id);
+        Ok(Response::new(pb::CancelTurnResponse {
+            turn_id: turn.map(|t| t.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn list_tools(
+        &self,
+        request: Request<pb::ListToolsRequest>,
+    ) -> Result<Response<pb::ListToolsResponse>, Status> {
+        self.principal(&request).await?;
+        Ok(Response::new(admin::list_tools(self.runtime.tools())))
+    }
+
     async fn create_user(
         &self,
         request: Request<pb::CreateUserRequest>,

@@ -137,6 +137,39 @@ impl Tool for ProbeTool {
     }
 }
 
+/// Waits a minute unless its call is cancelled; counts calls that saw the cancellation.
+#[derive(Debug, Default)]
+pub struct SlowTool {
+    pub cancelled: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Tool for SlowTool {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn description(&self) -> &str {
+        "Takes a minute."
+    }
+    fn schema(&self) -> &Value {
+        static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+        SCHEMA.get_or_init(|| json!({"type": "object", "properties": {}}))
+    }
+    async fn execute(&self, ctx: ToolContext, _params: Value) -> Result<ToolOutput, ToolError> {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => Ok(ToolOutput::text("done")),
+            () = ctx.cancel.cancelled() => {
+                self.cancelled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(ToolError::Cancelled)
+            }
+        }
+    }
+}
+
+/// The slow tool every harness registers.
+pub static SLOW: std::sync::LazyLock<Arc<SlowTool>> =
+    std::sync::LazyLock::new(|| Arc::new(SlowTool::default()));
+
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub store: Arc<dyn Store>,
@@ -164,6 +197,7 @@ pub fn runtime(store: &Arc<dyn Store>, fake: &FakeOpenAi, config: RuntimeConfig)
     let mut tools = ToolRegistry::new(nexus_tools::testing::MemoryArtifacts::new());
     tools.register(Arc::new(AddTool::new()));
     tools.register(Arc::new(ProbeTool::new()));
+    tools.register(SLOW.clone());
     Runtime::new(
         Arc::clone(store),
         Arc::new(OneProvider(provider_for(fake))),
