@@ -195,9 +195,48 @@ impl Default for ToolLimits {
     }
 }
 
-/// Checks arguments against the parts of a JSON Schema every tool uses: the arguments are an
-/// object, required properties are present, and properties have the declared primitive type.
+/// Most schema violations listed in one error.
+const MAX_REPORTED_ERRORS: usize = 5;
+
+/// Checks arguments against the tool's JSON Schema (Draft 2020-12 and earlier; `$ref` only
+/// within the schema). The error lists the violations with their paths, for the model to fix.
+/// A schema the validator cannot compile (a tool's bug) falls back to the basic checks.
 pub fn check_arguments(schema: &Value, args: &Value) -> Result<(), String> {
+    if !args.is_object() {
+        return Err("arguments must be a JSON object".to_owned());
+    }
+    let validator = match jsonschema::validator_for(schema) {
+        Ok(v) => v,
+        Err(err) => {
+            tracing::warn!(error = %err, "Tool schema does not compile; checking arguments loosely");
+            return basic_check(schema, args);
+        }
+    };
+    let problems: Vec<String> = validator
+        .iter_errors(args)
+        .take(MAX_REPORTED_ERRORS + 1)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("at {path}: {e}")
+            }
+        })
+        .collect();
+    match problems.len() {
+        0 => Ok(()),
+        n if n > MAX_REPORTED_ERRORS => Err(format!(
+            "{}; and more",
+            problems[..MAX_REPORTED_ERRORS].join("; ")
+        )),
+        _ => Err(problems.join("; ")),
+    }
+}
+
+/// The checks every tool schema allows: the arguments are an object, required properties are
+/// present, and properties have the declared primitive type.
+fn basic_check(schema: &Value, args: &Value) -> Result<(), String> {
     let Some(obj) = args.as_object() else {
         return Err("arguments must be a JSON object".to_owned());
     };
@@ -299,7 +338,7 @@ mod tests {
         let schema =
             json!({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]});
         let err = check_arguments(&schema, &json!({})).unwrap_err();
-        assert!(err.contains("`city`"));
+        assert!(err.contains("\"city\""), "{err}");
         assert!(check_arguments(&schema, &json!({"city": 3})).is_err());
         assert!(check_arguments(&schema, &json!({"city": "Paris"})).is_ok());
         assert!(check_arguments(&schema, &json!("Paris")).is_err());
@@ -389,6 +428,39 @@ mod tests {
         source.0.lock().unwrap().clear();
         assert!(registry.specs(&all).iter().all(|s| s.name == "code"));
         assert!(registry.get("gh__search", &all).is_none());
+    }
+
+    #[test]
+    fn the_whole_schema_is_checked_and_every_violation_named_with_its_path() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "language": {"enum": ["python", "shell"]},
+                "timeout_secs": {"type": "integer", "minimum": 1, "maximum": 60},
+                "files": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}},
+                    "required": ["name"]
+                }}
+            },
+            "required": ["language"],
+            "additionalProperties": false
+        });
+        let ok = json!({"language": "python", "timeout_secs": 5, "files": [{"name": "a"}]});
+        assert!(check_arguments(&schema, &ok).is_ok());
+        let bad = json!({"language": "ruby", "timeout_secs": 0, "files": [{}], "extra": 1});
+        let err = check_arguments(&schema, &bad).unwrap_err();
+        for needle in ["/language", "/timeout_secs", "/files/0", "extra"] {
+            assert!(err.contains(needle), "{needle} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn a_schema_that_does_not_compile_falls_back_to_the_basic_checks() {
+        let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}},
+            "required": ["n"], "$ref": "https://example.com/remote.json"});
+        assert!(check_arguments(&schema, &json!({"n": 1})).is_ok());
+        assert!(check_arguments(&schema, &json!({})).is_err());
     }
 
     #[test]
