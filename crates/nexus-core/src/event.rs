@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{MessageId, SessionId, TurnId};
 use crate::llm::Usage;
+use crate::message::Attachment;
 
 /// Why a turn ended without an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,6 +78,10 @@ pub enum TurnEvent {
         is_error: bool,
         /// Wall time of the call in milliseconds.
         duration_ms: u64,
+        /// Files the call produced (a screenshot, files code wrote), in object storage; they
+        /// also go out with the turn's answer.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
     },
     /// A model of the agent's chain failed before any of its answer was sent, and the next
     /// one took over.

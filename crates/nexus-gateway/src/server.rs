@@ -311,6 +311,11 @@ pub async fn start(
         ApiSettings {
             max_message_bytes: settings.max_message_bytes,
             default_model: options.default_model.clone(),
+            links: crate::grpc::DownloadLinks {
+                signer: Arc::clone(&signer),
+                public_url: public_url.clone(),
+                ttl: settings.link_ttl,
+            },
         },
         channels.clone(),
         public_url.clone(),

@@ -340,7 +340,14 @@ impl LoopState<'_> {
             };
             let (text, calls) = self.call_model(request).await?;
             if calls.is_empty() {
-                let msg = self.outbound(Role::Assistant, text);
+                let mut msg = self.outbound(Role::Assistant, text);
+                // Files the tools made this turn go out with the answer.
+                msg.attachments = self
+                    .new_messages
+                    .iter()
+                    .filter(|m| m.role == Role::Tool)
+                    .flat_map(|m| m.attachments.iter().cloned())
+                    .collect();
                 let id = msg.id;
                 self.new_messages.push(msg);
                 return Ok(id);
@@ -564,6 +571,7 @@ impl LoopState<'_> {
                     output: out.content.clone(),
                     is_error: out.is_error,
                     duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                    attachments: out.attachments.clone(),
                 },
             );
             let mut msg = self.outbound(Role::Tool, out.content);

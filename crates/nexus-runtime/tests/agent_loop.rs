@@ -439,7 +439,8 @@ async fn tools_see_the_agents_policy_and_the_files_of_the_message() {
         a.tool_policy.network = true;
     })
     .await;
-    h.fake.push(Reply::tool_calls(vec![("probe", json!({}))]));
+    h.fake
+        .push(Reply::tool_calls(vec![("probe", json!({"file": true}))]));
     h.fake.push(Reply::text("seen"));
     let session = h.new_session().await;
     let mut sub = submission(&session, "look at this file");
@@ -455,10 +456,22 @@ async fn tools_see_the_agents_policy_and_the_files_of_the_message() {
     assert!(events.iter().any(|e| matches!(e,
         TurnEvent::ToolCallFinished { output, is_error: false, .. } if output == "network=true attachments=1")));
 
-    // The call is recorded with its duration next to its result.
+    let made = events
+        .iter()
+        .find_map(|e| match e {
+            TurnEvent::ToolCallFinished { attachments, .. } => Some(attachments.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(made.len(), 1, "the file the tool made is in its event");
+
+    // The call is recorded with its duration next to its result, and the file goes out with
+    // the answer.
     let history = h.store.list_messages(session.id, 0, 0).await.unwrap();
     let result = history.iter().find(|m| m.role == Role::Tool).unwrap();
     assert!(result.metadata["nexus_duration_ms"].is_u64());
+    assert_eq!(result.attachments, made);
+    assert_eq!(history.last().unwrap().attachments, made);
 }
 
 #[tokio::test]

@@ -191,6 +191,19 @@ pub(crate) async fn session(command: SessionCommand) -> anyhow::Result<ExitCode>
                 if !m.content.is_empty() {
                     output::line(&m.content);
                 }
+                for a in &m.attachments {
+                    output::line(&format!(
+                        "  📎 {} ({}, {} bytes) {}",
+                        if a.filename.is_empty() {
+                            &a.id
+                        } else {
+                            &a.filename
+                        },
+                        a.content_type,
+                        a.size,
+                        a.url
+                    ));
+                }
             }
         }
         SessionCommand::Cancel { id, client } => {

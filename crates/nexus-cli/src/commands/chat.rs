@@ -105,6 +105,23 @@ async fn turn(
             Event::ToolCallStarted(t) if !args.json => {
                 eprintln!("[tool {} {}]", t.name, t.arguments_json);
             }
+            Event::ToolCallFinished(t) if !args.json => {
+                let outcome = if t.is_error { "failed" } else { "done" };
+                eprintln!("[tool {} {outcome} in {} ms]", t.name, t.duration_ms);
+                for a in &t.attachments {
+                    eprintln!(
+                        "[file {} ({}, {} bytes): {}]",
+                        if a.filename.is_empty() {
+                            &a.id
+                        } else {
+                            &a.filename
+                        },
+                        a.content_type,
+                        a.size,
+                        a.url
+                    );
+                }
+            }
             Event::Failover(f) if !args.json => {
                 eprintln!(
                     "[{} failed ({}); answering with {}]",
@@ -141,7 +158,8 @@ fn event_json(event: &Event) -> serde_json::Value {
             json!({"type": "tool_call_started", "call_id": t.call_id, "name": t.name, "arguments": serde_json::from_str::<serde_json::Value>(&t.arguments_json).unwrap_or(serde_json::Value::Null)})
         }
         Event::ToolCallFinished(t) => {
-            json!({"type": "tool_call_finished", "call_id": t.call_id, "name": t.name, "output": t.output, "is_error": t.is_error, "duration_ms": t.duration_ms})
+            let files: Vec<serde_json::Value> = t.attachments.iter().map(|a| json!({"id": a.id, "content_type": a.content_type, "filename": a.filename, "size": a.size, "url": a.url})).collect();
+            json!({"type": "tool_call_finished", "call_id": t.call_id, "name": t.name, "output": t.output, "is_error": t.is_error, "duration_ms": t.duration_ms, "attachments": files})
         }
         Event::Usage(u) => {
             json!({"type": "usage", "model": u.model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens})

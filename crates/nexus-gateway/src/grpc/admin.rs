@@ -152,7 +152,10 @@ impl GatewayService {
             .await?;
         Ok(pb::GetSessionResponse {
             session: Some(convert::session(&session)),
-            messages: messages.iter().map(convert::message).collect(),
+            messages: messages
+                .iter()
+                .map(|m| convert::message(m, &self.settings.links))
+                .collect(),
         })
     }
 

@@ -75,16 +75,19 @@ impl GatewayService {
                 dedupe,
             })
             .await?;
-        let events =
-            futures::stream::unfold((handle.events, false), |(mut rx, finished)| async move {
+        let links = self.settings.links.clone();
+        let events = futures::stream::unfold(
+            (handle.events, false, links),
+            |(mut rx, finished, links)| async move {
                 if finished {
                     return None;
                 }
                 let event = rx.recv().await?;
                 let terminal = event.is_terminal();
-                Some((convert::event(event), (rx, terminal)))
-            })
-            .filter_map(|e| async move { e.map(Ok) });
+                Some((convert::event(event, &links), (rx, terminal, links)))
+            },
+        )
+        .filter_map(|e| async move { e.map(Ok) });
         Ok(Box::pin(events))
     }
 }

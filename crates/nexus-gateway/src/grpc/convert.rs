@@ -1,7 +1,11 @@
 //! Domain types → wire types of `nexus.v1`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use nexus_core::{Agent, ApiKey, Message, Session, TurnEvent, User};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexus_core::{Agent, ApiKey, Attachment, Message, Session, TurnEvent, User};
+use nexus_store::blob::LinkSigner;
 
 use crate::pb;
 use crate::pb::chat_event::Event;
@@ -48,7 +52,34 @@ pub(crate) fn session(s: &Session) -> pb::Session {
     }
 }
 
-pub(crate) fn message(m: &Message) -> pb::Message {
+/// Makes time-limited download links of stored files on the HTTP API.
+#[derive(Debug, Clone)]
+pub struct DownloadLinks {
+    /// Signs the links.
+    pub signer: Arc<LinkSigner>,
+    /// The HTTP API's public base URL.
+    pub public_url: url::Url,
+    /// How long a link works.
+    pub ttl: Duration,
+}
+
+impl DownloadLinks {
+    /// The wire form of an attachment, with a download link.
+    pub(crate) fn attachment(&self, a: &Attachment) -> pb::Attachment {
+        let ttl = chrono::TimeDelta::from_std(self.ttl).unwrap_or(chrono::TimeDelta::hours(1));
+        let link = self.signer.sign_for(&a.storage_key, ttl);
+        let base = self.public_url.as_str().trim_end_matches('/');
+        pb::Attachment {
+            id: a.id.to_string(),
+            content_type: a.content_type.clone(),
+            filename: a.filename.clone().unwrap_or_default(),
+            size: a.size,
+            url: format!("{base}{}", link.path_and_query()),
+        }
+    }
+}
+
+pub(crate) fn message(m: &Message, links: &DownloadLinks) -> pb::Message {
     pb::Message {
         id: m.id.to_string(),
         seq: m.seq,
@@ -68,6 +99,7 @@ pub(crate) fn message(m: &Message) -> pb::Message {
         tool_call_id: m.tool_call_id.clone().unwrap_or_default(),
         is_error: m.is_error,
         created_at: time(m.created_at),
+        attachments: m.attachments.iter().map(|a| links.attachment(a)).collect(),
     }
 }
 
@@ -93,7 +125,7 @@ pub(crate) fn api_key(k: &ApiKey) -> pb::ApiKey {
 }
 
 /// The wire form of a turn event; `None` for events the API does not expose.
-pub(crate) fn event(e: TurnEvent) -> Option<pb::ChatEvent> {
+pub(crate) fn event(e: TurnEvent, links: &DownloadLinks) -> Option<pb::ChatEvent> {
     let event = match e {
         TurnEvent::Started {
             turn_id,
@@ -120,12 +152,14 @@ pub(crate) fn event(e: TurnEvent) -> Option<pb::ChatEvent> {
             output,
             is_error,
             duration_ms,
+            attachments,
         } => Event::ToolCallFinished(pb::ToolCallFinished {
             call_id,
             name,
             output,
             is_error,
             duration_ms,
+            attachments: attachments.iter().map(|a| links.attachment(a)).collect(),
         }),
         TurnEvent::Usage { model, usage } => Event::Usage(pb::Usage {
             model,

@@ -6,6 +6,8 @@ mod admin;
 mod channels;
 mod chat;
 pub(crate) mod convert;
+
+pub use convert::DownloadLinks;
 mod provider_keys;
 mod resolve;
 mod usage;
@@ -35,6 +37,8 @@ pub struct ApiSettings {
     pub max_message_bytes: usize,
     /// Model of agents created without one.
     pub default_model: String,
+    /// Download links of stored files (tool outputs, attachments).
+    pub links: convert::DownloadLinks,
 }
 
 /// The gRPC service.

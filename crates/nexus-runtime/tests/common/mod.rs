@@ -128,12 +128,20 @@ impl Tool for ProbeTool {
     fn schema(&self) -> &Value {
         &self.schema
     }
-    async fn execute(&self, ctx: ToolContext, _params: Value) -> Result<ToolOutput, ToolError> {
-        Ok(ToolOutput::text(format!(
+    async fn execute(&self, ctx: ToolContext, params: Value) -> Result<ToolOutput, ToolError> {
+        let mut out = ToolOutput::text(format!(
             "network={} attachments={}",
             ctx.policy.network,
             ctx.attachments.len()
-        )))
+        ));
+        if params.get("file").and_then(Value::as_bool) == Some(true) {
+            let file = ctx
+                .artifacts
+                .put(Some("probe.txt"), "text/plain", "probed".into())
+                .await?;
+            out.attachments.push(file);
+        }
+        Ok(out)
     }
 }
 
