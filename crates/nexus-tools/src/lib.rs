@@ -7,13 +7,22 @@
 //!   link-local, cloud-metadata and other non-public addresses are refused after DNS
 //!   resolution and on every redirect, unless the operator allowlists them.
 //! - [`testing`]: in-memory stand-ins for tests.
+//! - [`web`] (feature `web`): `web_search` through SearXNG, `web_fetch`, and the guarded HTTP
+//!   client they share.
 
 pub mod executor;
 pub mod net;
 pub mod testing;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use executor::{
     SOURCE_PREFIX, SOURCE_SEPARATOR, ToolLimits, ToolRegistry, ToolSource, cap_output,
     check_arguments, execute, narrow,
 };
 pub use net::{Cidr, GuardError, NetworkGuard, Refused, classify};
+#[cfg(feature = "web")]
+pub use web::{
+    FetchError, GuardedClient, GuardedClientOptions, WebConfigError, WebFetch, WebFetchConfig,
+    WebSearch, WebSearchConfig,
+};
