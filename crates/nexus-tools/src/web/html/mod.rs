@@ -21,9 +21,9 @@ mod tests;
 
 use std::cell::RefCell;
 
+use html5ever::TokenizerResult;
 use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-    TokenizerResult,
 };
 use url::Url;
 

@@ -86,6 +86,9 @@ impl Writer {
     /// Ends the current line and ensures `lines - 1` blank lines follow (1: a new line, 2: a
     /// new paragraph). Inside a table cell, a space.
     pub(super) fn breaks(&mut self, lines: usize) {
+        if lines == 0 {
+            return;
+        }
         if self.in_cell {
             self.pending_space = true;
             return;
