@@ -13,6 +13,7 @@ pub mod discord;
 pub mod gemini;
 mod journal;
 pub mod openai;
+pub mod searxng;
 pub mod slack;
 pub mod telegram;
 
@@ -20,5 +21,6 @@ pub use anthropic::{FakeAnthropic, FakeAnthropicConfig};
 pub use discord::{FakeDiscord, FakeDiscordConfig};
 pub use gemini::{FakeGemini, FakeGeminiConfig};
 pub use openai::{FakeOpenAi, FakeOpenAiConfig, RecordedRequest, Reply};
+pub use searxng::{FakeSearxng, FakeSearxngConfig, SearchAnswer, SearchHit, SearxngFault};
 pub use slack::{FakeSlack, FakeSlackConfig};
 pub use telegram::{FakeTelegram, FakeTelegramConfig};

@@ -1,2 +1,10 @@
 #![allow(clippy::unwrap_used, unreachable_pub)]
-//! placeholder
+//! The web tools over real sockets on loopback: `web_fetch` against a page server (content,
+//! limits, the SSRF guard) and `web_search` against the fake SearXNG.
+
+mod web {
+    mod fetch;
+    mod search;
+    mod ssrf;
+    mod support;
+}
