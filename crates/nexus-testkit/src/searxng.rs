@@ -324,12 +324,20 @@ async fn answer(
         .param("pageno")
         .and_then(|p| p.parse::<u32>().ok())
         .unwrap_or(1);
-    let answer = lock(&shared.answers).get(q).cloned().unwrap_or_else(|| {
-        generated(q, config.generated_results)
-    });
-    let answer = if page > 1 { SearchAnswer::default() } else { answer };
+    let answer = lock(&shared.answers)
+        .get(q)
+        .cloned()
+        .unwrap_or_else(|| generated(q, config.generated_results));
+    let answer = if page > 1 {
+        SearchAnswer::default()
+    } else {
+        answer
+    };
     if !json {
-        return html(StatusCode::OK, &format!("{} results for {q}", answer.results.len()));
+        return html(
+            StatusCode::OK,
+            &format!("{} results for {q}", answer.results.len()),
+        );
     }
     json_body(body(q, &answer).to_string())
 }
@@ -435,7 +443,14 @@ mod tests {
     #[tokio::test]
     async fn searxng_answers_the_table_in_its_json_shape_and_403_without_json() {
         let fake = FakeSearxng::start().await;
-        fake.set_results("rust", vec![SearchHit::new("Rust", "https://rust-lang.org/", "A language")]);
+        fake.set_results(
+            "rust",
+            vec![SearchHit::new(
+                "Rust",
+                "https://rust-lang.org/",
+                "A language",
+            )],
+        );
         let (status, body) = get(&format!("{}/search?q=rust&format=json", fake.base_url())).await;
         assert_eq!(status, 200);
         let value: Value = serde_json::from_str(&body).unwrap();
@@ -443,7 +458,10 @@ mod tests {
         assert_eq!(value["results"][0]["parsed_url"][1], "rust-lang.org");
         assert_eq!(value["number_of_results"], 0);
         let (_, body) = get(&format!("{}/?q=nothing&format=json", fake.base_url())).await;
-        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["results"], json!([]));
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["results"],
+            json!([])
+        );
         fake.set_json_enabled(false);
         let (status, body) = get(&format!("{}/search?q=rust&format=json", fake.base_url())).await;
         assert_eq!(status, 403);
@@ -455,7 +473,12 @@ mod tests {
     #[tokio::test]
     async fn searxng_faults_apply_to_the_next_requests_in_order() {
         let fake = FakeSearxng::start().await;
-        fake.fail_next(1, SearxngFault::RateLimited { retry_after: Some(7) });
+        fake.fail_next(
+            1,
+            SearxngFault::RateLimited {
+                retry_after: Some(7),
+            },
+        );
         fake.fail_next(1, SearxngFault::MalformedJson);
         let url = format!("{}/search?q=a&format=json", fake.base_url());
         assert_eq!(get(&url).await.0, 429);

@@ -202,9 +202,11 @@ impl GuardedClient {
             // addresses now, when the port is not one allowed everywhere.
             Host::Domain(_) if self.options.ports.contains(&port) => Ok(()),
             Host::Domain(domain) => {
-                let addrs = self.guard.resolve(domain, port).await.map_err(|e| {
-                    FetchError::from_guard(e, from, &self.options.allow_key)
-                })?;
+                let addrs = self
+                    .guard
+                    .resolve(domain, port)
+                    .await
+                    .map_err(|e| FetchError::from_guard(e, from, &self.options.allow_key))?;
                 addrs
                     .iter()
                     .try_for_each(|a| self.check_port(&name, a.ip(), port))
@@ -213,7 +215,12 @@ impl GuardedClient {
     }
 
     /// Checks the address a connection actually used.
-    fn check_peer(&self, url: &Url, peer: SocketAddr, from: Option<&Url>) -> Result<(), FetchError> {
+    fn check_peer(
+        &self,
+        url: &Url,
+        peer: SocketAddr,
+        from: Option<&Url>,
+    ) -> Result<(), FetchError> {
         let name = url.host_str().unwrap_or_default();
         self.check_addr(name, peer.ip(), peer.port(), from)
     }
@@ -225,15 +232,13 @@ impl GuardedClient {
         port: u16,
         from: Option<&Url>,
     ) -> Result<(), FetchError> {
-        self.guard
-            .check(ip)
-            .map_err(|reason| FetchError::Refused {
-                host: host.to_owned(),
-                addr: ip,
-                reason,
-                redirected_from: from.map(Url::to_string),
-                allow_key: self.options.allow_key.clone(),
-            })?;
+        self.guard.check(ip).map_err(|reason| FetchError::Refused {
+            host: host.to_owned(),
+            addr: ip,
+            reason,
+            redirected_from: from.map(Url::to_string),
+            allow_key: self.options.allow_key.clone(),
+        })?;
         self.check_port(host, ip, port)
     }
 

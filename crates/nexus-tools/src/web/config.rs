@@ -400,7 +400,10 @@ mod tests {
         for (base, endpoint) in [
             ("http://127.0.0.1:8888", "http://127.0.0.1:8888/search"),
             ("http://10.0.0.5/searx/", "http://10.0.0.5/searx/search"),
-            ("https://search.internal/searx", "https://search.internal/searx/search"),
+            (
+                "https://search.internal/searx",
+                "https://search.internal/searx/search",
+            ),
         ] {
             let config = WebSearchConfig {
                 searxng_url: Some(base.to_owned()),

@@ -37,7 +37,10 @@ impl WebFetch {
         let settings = config.settings()?;
         for range in &settings.allow {
             let text = range.to_string();
-            let first = text.split('/').next().and_then(|a| a.parse::<IpAddr>().ok());
+            let first = text
+                .split('/')
+                .next()
+                .and_then(|a| a.parse::<IpAddr>().ok());
             if first.is_some_and(|ip| guard.check(ip).is_err()) {
                 return Err(WebConfigError::GuardMismatch { range: text });
             }

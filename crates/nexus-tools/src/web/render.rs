@@ -66,9 +66,7 @@ pub(crate) fn render(
         Kind::Json => {
             let text = decode(bytes, charset, false);
             match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(value) => Ok(plain(
-                    serde_json::to_string_pretty(&value).unwrap_or(text),
-                )),
+                Ok(value) => Ok(plain(serde_json::to_string_pretty(&value).unwrap_or(text))),
                 Err(err) => Ok(Rendered {
                     title: None,
                     text,
@@ -84,12 +82,17 @@ fn kind(essence: &str, bytes: &[u8]) -> Kind {
         "text/html" | "application/xhtml+xml" => Kind::Html,
         "application/json" | "text/json" => Kind::Json,
         "application/xml" | "text/xml" => Kind::Xml,
-        "application/javascript" | "application/ecmascript" | "application/x-javascript"
-        | "application/yaml" | "application/x-yaml" | "application/toml" | "application/sql"
-        | "application/x-sh" | "application/x-ndjson" | "application/csv" => Kind::Text,
-        "" | "application/octet-stream" | "binary/octet-stream" | "unknown/unknown" => {
-            sniff(bytes)
-        }
+        "application/javascript"
+        | "application/ecmascript"
+        | "application/x-javascript"
+        | "application/yaml"
+        | "application/x-yaml"
+        | "application/toml"
+        | "application/sql"
+        | "application/x-sh"
+        | "application/x-ndjson"
+        | "application/csv" => Kind::Text,
+        "" | "application/octet-stream" | "binary/octet-stream" | "unknown/unknown" => sniff(bytes),
         e if e.starts_with("image/")
             || e.starts_with("audio/")
             || e.starts_with("video/")
@@ -200,8 +203,15 @@ mod tests {
         let md = render(&ct("text/markdown; charset=utf-8"), b"# Hi", &url()).unwrap();
         assert_eq!(md.text, "# Hi");
         let html = render(&ct(""), b"<!DOCTYPE html><title>T</title><p>x", &url()).unwrap();
-        assert_eq!((html.title.as_deref(), html.text.as_str()), (Some("T"), "x"));
-        let rss = render(&ct("application/rss+xml"), b"<rss><title>t</title></rss>", &url());
+        assert_eq!(
+            (html.title.as_deref(), html.text.as_str()),
+            (Some("T"), "x")
+        );
+        let rss = render(
+            &ct("application/rss+xml"),
+            b"<rss><title>t</title></rss>",
+            &url(),
+        );
         assert_eq!(rss.unwrap().text, "t");
     }
 }

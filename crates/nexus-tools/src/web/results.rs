@@ -51,12 +51,16 @@ pub(crate) fn format(query: &str, response: &SearchResponse, max_results: usize)
         if let Some(content) = infobox.content.as_deref().filter(|c| !c.trim().is_empty()) {
             let _ = writeln!(out, "{}", clean(content, SNIPPET_CHARS));
         }
-        let url = infobox.id.as_deref().filter(|u| u.starts_with("http")).or_else(|| {
-            infobox
-                .urls
-                .iter()
-                .find_map(|u| u.get("url").and_then(Value::as_str))
-        });
+        let url = infobox
+            .id
+            .as_deref()
+            .filter(|u| u.starts_with("http"))
+            .or_else(|| {
+                infobox
+                    .urls
+                    .iter()
+                    .find_map(|u| u.get("url").and_then(Value::as_str))
+            });
         if let Some(url) = url {
             let _ = writeln!(out, "{url}");
         }
@@ -73,10 +77,9 @@ pub(crate) fn format(query: &str, response: &SearchResponse, max_results: usize)
         if let Some(date) = result.published_date.as_deref().filter(|d| !d.is_empty()) {
             let _ = writeln!(out, "Published: {date}");
         }
-        if let Some(snippet) = result.content.as_deref().map(|c| clean(c, SNIPPET_CHARS)) {
-            if !snippet.is_empty() {
-                let _ = writeln!(out, "{snippet}");
-            }
+        let snippet = result.content.as_deref().map(|c| clean(c, SNIPPET_CHARS));
+        if let Some(snippet) = snippet.filter(|s| !s.is_empty()) {
+            let _ = writeln!(out, "{snippet}");
         }
     }
     list(&mut out, "Suggestions", &response.suggestions);
@@ -127,7 +130,12 @@ fn clean(text: &str, max: usize) -> String {
         out.push_str(word);
     }
     if out.chars().count() > max {
-        out = out.chars().take(max).collect::<String>().trim_end().to_owned();
+        out = out
+            .chars()
+            .take(max)
+            .collect::<String>()
+            .trim_end()
+            .to_owned();
         out.push('…');
     }
     out

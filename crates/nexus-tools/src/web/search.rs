@@ -93,7 +93,9 @@ impl Args {
                     .and_then(|n| usize::try_from(n).ok())
                     .filter(|n| (1..=MAX_RESULTS).contains(n))
                     .ok_or_else(|| {
-                        invalid(format!("`max_results` must be an integer from 1 to {MAX_RESULTS}"))
+                        invalid(format!(
+                            "`max_results` must be an integer from 1 to {MAX_RESULTS}"
+                        ))
                     })?,
             ),
         };
@@ -115,7 +117,9 @@ impl Args {
                             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                     })
                     .ok_or_else(|| {
-                        invalid("`language` must be a language code like `en` or `pt-BR`".to_owned())
+                        invalid(
+                            "`language` must be a language code like `en` or `pt-BR`".to_owned(),
+                        )
                     })?;
                 Some(lang.to_owned())
             }
@@ -154,7 +158,11 @@ impl Tool for WebSearch {
             .unwrap_or(self.searxng.settings().max_results);
         if let Some(cached) = self.cache.get(&args.query) {
             tracing::debug!(query = %args.query.q, "Web search answered from the cache");
-            return Ok(ToolOutput::text(format(&args.query.q, &cached, max_results)));
+            return Ok(ToolOutput::text(format(
+                &args.query.q,
+                &cached,
+                max_results,
+            )));
         }
         let limit = self.searxng.settings().timeout.min(ctx.remaining());
         let result = tokio::select! {

@@ -104,9 +104,7 @@ impl Searxng {
             .tcp_nodelay(true)
             .connect_timeout(settings.timeout)
             .build()
-            .map_err(|e| WebConfigError::Client {
-                message: chain(&e),
-            })?;
+            .map_err(|e| WebConfigError::Client { message: chain(&e) })?;
         Ok(Searxng {
             http,
             shown: settings.endpoint.to_string(),
@@ -124,7 +122,9 @@ impl Searxng {
         let mut url = s.endpoint.clone();
         {
             let mut pairs = url.query_pairs_mut();
-            pairs.append_pair("q", &query.q).append_pair("format", "json");
+            pairs
+                .append_pair("q", &query.q)
+                .append_pair("format", "json");
             if let Some(categories) = &s.categories {
                 pairs.append_pair("categories", categories);
             }

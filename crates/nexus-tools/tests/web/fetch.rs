@@ -45,13 +45,23 @@ async fn fetch_json_is_pretty_printed_and_plain_text_kept() {
     let out = output(&tool, json!({ "url": pages.url("/json") })).await;
     assert!(!out.is_error);
     assert!(
-        out.content.ends_with("\n\n{\n  \"name\": \"nexus\",\n  \"tags\": [\n    \"a\",\n    \"b\"\n  ]\n}"),
+        out.content.ends_with(
+            "\n\n{\n  \"name\": \"nexus\",\n  \"tags\": [\n    \"a\",\n    \"b\"\n  ]\n}"
+        ),
         "{}",
         out.content
     );
     let out = output(&tool, json!({ "url": pages.url("/text") })).await;
-    assert!(out.content.contains("Content-Type: text/plain\n"), "{}", out.content);
-    assert!(out.content.ends_with("\n\nline one\n  line two\n"), "{}", out.content);
+    assert!(
+        out.content.contains("Content-Type: text/plain\n"),
+        "{}",
+        out.content
+    );
+    assert!(
+        out.content.ends_with("\n\nline one\n  line two\n"),
+        "{}",
+        out.content
+    );
 }
 
 #[tokio::test]
@@ -60,7 +70,11 @@ async fn fetch_binary_content_is_refused_naming_its_type() {
     let tool = fetch_allowing(&["127.0.0.1/32"]);
     let out = output(&tool, json!({ "url": pages.url("/png") })).await;
     assert!(out.is_error);
-    assert!(out.content.contains("image/png (binary content)"), "{}", out.content);
+    assert!(
+        out.content.contains("image/png (binary content)"),
+        "{}",
+        out.content
+    );
     assert!(!out.content.contains("IHDR"), "{}", out.content);
 }
 
@@ -72,13 +86,32 @@ async fn fetch_reads_at_most_max_bytes_and_caps_the_text() {
         max_text_bytes: 4096,
         ..WebFetchConfig::default()
     });
-    let out = output(&tool, json!({ "url": pages.url("/big"), "max_bytes": 1000 })).await;
+    let out = output(
+        &tool,
+        json!({ "url": pages.url("/big"), "max_bytes": 1000 }),
+    )
+    .await;
     assert!(!out.is_error);
-    assert!(out.content.contains("Note: only the first 1000 bytes of the body were read"));
-    assert!(out.content.ends_with(&"a".repeat(1000)), "{}", out.content.len());
+    assert!(
+        out.content
+            .contains("Note: only the first 1000 bytes of the body were read")
+    );
+    assert!(
+        out.content.ends_with(&"a".repeat(1000)),
+        "{}",
+        out.content.len()
+    );
     // Asking for more than the configured maximum gets the maximum: the text cap applies.
-    let out = output(&tool, json!({ "url": pages.url("/big"), "max_bytes": 10_000_000 })).await;
-    assert!(out.content.contains("[output truncated: "), "{}", &out.content[..200]);
+    let out = output(
+        &tool,
+        json!({ "url": pages.url("/big"), "max_bytes": 10_000_000 }),
+    )
+    .await;
+    assert!(
+        out.content.contains("[output truncated: "),
+        "{}",
+        &out.content[..200]
+    );
     assert!(out.content.len() < 4096 + 400);
 }
 
@@ -98,7 +131,11 @@ async fn fetch_http_errors_are_error_results_with_the_status_and_an_excerpt() {
     let tool = fetch_allowing(&["127.0.0.1/32"]);
     let out = output(&tool, json!({ "url": pages.url("/missing") })).await;
     assert!(out.is_error);
-    assert!(out.content.starts_with("HTTP error 404 Not Found\n"), "{}", out.content);
+    assert!(
+        out.content.starts_with("HTTP error 404 Not Found\n"),
+        "{}",
+        out.content
+    );
     assert!(out.content.contains("No such page."), "{}", out.content);
 }
 
@@ -113,7 +150,11 @@ async fn fetch_of_a_slow_server_times_out_at_the_configured_limit() {
     let started = Instant::now();
     let out = output(&tool, json!({ "url": pages.url("/slow") })).await;
     assert!(out.is_error);
-    assert!(out.content.starts_with("timed out after 1.0 s fetching"), "{}", out.content);
+    assert!(
+        out.content.starts_with("timed out after 1.0 s fetching"),
+        "{}",
+        out.content
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -124,8 +165,15 @@ async fn fetch_never_runs_past_the_time_left_for_the_call() {
     let mut ctx = ctx();
     ctx.deadline = tokio::time::Instant::now() + Duration::from_millis(300);
     let started = Instant::now();
-    let out = tool.execute(ctx, json!({ "url": pages.url("/slow") })).await.unwrap();
-    assert!(out.is_error && out.content.contains("timed out"), "{}", out.content);
+    let out = tool
+        .execute(ctx, json!({ "url": pages.url("/slow") }))
+        .await
+        .unwrap();
+    assert!(
+        out.is_error && out.content.contains("timed out"),
+        "{}",
+        out.content
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
@@ -140,7 +188,9 @@ async fn fetch_stops_when_the_turn_is_cancelled() {
         cancel.cancel();
     });
     let started = Instant::now();
-    let result = tool.execute(ctx, json!({ "url": pages.url("/slow") })).await;
+    let result = tool
+        .execute(ctx, json!({ "url": pages.url("/slow") }))
+        .await;
     assert_eq!(result, Err(ToolError::Cancelled));
     assert!(started.elapsed() < Duration::from_secs(2));
 }
@@ -152,7 +202,10 @@ async fn fetch_sends_the_nexus_user_agent() {
     output(&tool, json!({ "url": pages.url("/text") })).await;
     let agents = pages.user_agents();
     assert_eq!(agents.len(), 1);
-    assert!(agents[0].starts_with("Nexus/") && agents[0].ends_with(" (+web_fetch)"), "{agents:?}");
+    assert!(
+        agents[0].starts_with("Nexus/") && agents[0].ends_with(" (+web_fetch)"),
+        "{agents:?}"
+    );
 }
 
 #[tokio::test]
@@ -167,7 +220,11 @@ async fn fetch_arguments_are_checked() {
         Err(ToolError::InvalidArguments { .. })
     ));
     let out = output(&tool, json!({ "url": "not a url" })).await;
-    assert!(out.is_error && out.content.starts_with("invalid URL"), "{}", out.content);
+    assert!(
+        out.is_error && out.content.starts_with("invalid URL"),
+        "{}",
+        out.content
+    );
     assert_eq!(tool.name(), "web_fetch");
     assert_eq!(tool.schema()["required"], json!(["url"]));
 }

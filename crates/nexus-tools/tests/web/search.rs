@@ -24,7 +24,13 @@ fn search_with(fake: &FakeSearxng, config: WebSearchConfig) -> WebSearch {
 
 fn hits(n: usize) -> Vec<SearchHit> {
     (1..=n)
-        .map(|i| SearchHit::new(&format!("Title {i}"), &format!("https://e{i}.example/"), &format!("Snippet {i}.")))
+        .map(|i| {
+            SearchHit::new(
+                &format!("Title {i}"),
+                &format!("https://e{i}.example/"),
+                &format!("Snippet {i}."),
+            )
+        })
         .collect()
 }
 
@@ -65,7 +71,11 @@ async fn search_sends_json_format_and_the_options() {
             ..WebSearchConfig::default()
         },
     );
-    output(&tool, json!({ "query": "q", "time_range": "month", "language": "de" })).await;
+    output(
+        &tool,
+        json!({ "query": "q", "time_range": "month", "language": "de" }),
+    )
+    .await;
     let request = &fake.requests()[0];
     assert_eq!(request.path, "/search");
     assert_eq!(request.param("q"), Some("q"));
@@ -74,7 +84,13 @@ async fn search_sends_json_format_and_the_options() {
     assert_eq!(request.param("time_range"), Some("month"));
     assert_eq!(request.param("language"), Some("de"));
     assert_eq!(request.param("safesearch"), Some("2"));
-    assert!(request.user_agent.as_deref().unwrap().ends_with("(+web_search)"));
+    assert!(
+        request
+            .user_agent
+            .as_deref()
+            .unwrap()
+            .ends_with("(+web_search)")
+    );
 }
 
 #[tokio::test]
@@ -99,7 +115,13 @@ async fn search_repeated_query_is_answered_from_the_cache() {
     output(&tool, json!({ "query": "cached", "time_range": "day" })).await;
     assert_eq!(fake.request_count(), 2);
     // A cache of zero entries keeps nothing.
-    let uncached = search_with(&fake, WebSearchConfig { cache_entries: 0, ..WebSearchConfig::default() });
+    let uncached = search_with(
+        &fake,
+        WebSearchConfig {
+            cache_entries: 0,
+            ..WebSearchConfig::default()
+        },
+    );
     output(&uncached, json!({ "query": "cached" })).await;
     output(&uncached, json!({ "query": "cached" })).await;
     assert_eq!(fake.request_count(), 4);
@@ -111,8 +133,16 @@ async fn search_403_explains_how_to_enable_json() {
     fake.set_json_enabled(false);
     let out = output(&search_tool(&fake), json!({ "query": "x" })).await;
     assert!(out.is_error);
-    assert!(out.content.contains("refuses the JSON format (HTTP 403"), "{}", out.content);
-    assert!(out.content.contains("`search: formats: [html, json]`"), "{}", out.content);
+    assert!(
+        out.content.contains("refuses the JSON format (HTTP 403"),
+        "{}",
+        out.content
+    );
+    assert!(
+        out.content.contains("`search: formats: [html, json]`"),
+        "{}",
+        out.content
+    );
     assert!(out.content.contains("settings.yml"), "{}", out.content);
 }
 
@@ -121,21 +151,41 @@ async fn search_of_a_down_instance_says_it_is_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let tool = WebSearch::new(WebSearchConfig { searxng_url: Some(url.clone()), ..WebSearchConfig::default() }).unwrap();
+    let tool = WebSearch::new(WebSearchConfig {
+        searxng_url: Some(url.clone()),
+        ..WebSearchConfig::default()
+    })
+    .unwrap();
     let out = output(&tool, json!({ "query": "x" })).await;
     assert!(out.is_error);
-    assert!(out.content.starts_with(&format!("SearXNG at {url}/search is unreachable")), "{}", out.content);
+    assert!(
+        out.content
+            .starts_with(&format!("SearXNG at {url}/search is unreachable")),
+        "{}",
+        out.content
+    );
 }
 
 #[tokio::test]
 async fn search_of_a_slow_instance_times_out_as_unreachable() {
     let fake = FakeSearxng::start().await;
     fake.fail_next(1, SearxngFault::Delay(Duration::from_secs(10)));
-    let tool = search_with(&fake, WebSearchConfig { timeout_secs: 1, ..WebSearchConfig::default() });
+    let tool = search_with(
+        &fake,
+        WebSearchConfig {
+            timeout_secs: 1,
+            ..WebSearchConfig::default()
+        },
+    );
     let started = Instant::now();
     let out = output(&tool, json!({ "query": "x" })).await;
     assert!(out.is_error);
-    assert!(out.content.contains("is unreachable: no answer within 1.0 s"), "{}", out.content);
+    assert!(
+        out.content
+            .contains("is unreachable: no answer within 1.0 s"),
+        "{}",
+        out.content
+    );
     assert!(started.elapsed() < Duration::from_secs(4));
 }
 
@@ -143,32 +193,68 @@ async fn search_of_a_slow_instance_times_out_as_unreachable() {
 async fn search_rate_limit_and_server_errors_are_reported_and_not_cached() {
     let fake = FakeSearxng::start().await;
     fake.set_results("x", hits(1));
-    fake.fail_next(1, SearxngFault::RateLimited { retry_after: Some(30) });
+    fake.fail_next(
+        1,
+        SearxngFault::RateLimited {
+            retry_after: Some(30),
+        },
+    );
     fake.fail_next(1, SearxngFault::ServerError { status: 502 });
     let tool = search_tool(&fake);
     let out = output(&tool, json!({ "query": "x" })).await;
     assert!(out.is_error);
-    assert!(out.content.contains("rate limiting searches (HTTP 429 Too Many Requests), retry after 30 s"), "{}", out.content);
+    assert!(
+        out.content
+            .contains("rate limiting searches (HTTP 429 Too Many Requests), retry after 30 s"),
+        "{}",
+        out.content
+    );
     let out = output(&tool, json!({ "query": "x" })).await;
-    assert!(out.is_error && out.content.contains("failed with HTTP 502 Bad Gateway"), "{}", out.content);
+    assert!(
+        out.is_error && out.content.contains("failed with HTTP 502 Bad Gateway"),
+        "{}",
+        out.content
+    );
     let out = output(&tool, json!({ "query": "x" })).await;
-    assert!(!out.is_error && out.content.contains("1. Title 1"), "{}", out.content);
+    assert!(
+        !out.is_error && out.content.contains("1. Title 1"),
+        "{}",
+        out.content
+    );
     assert_eq!(fake.request_count(), 3);
 }
 
 #[tokio::test]
 async fn search_malformed_oversized_and_cut_answers_are_clear_errors() {
     let fake = FakeSearxng::start().await;
-    let tool = search_with(&fake, WebSearchConfig { max_response_bytes: 64 * 1024, ..WebSearchConfig::default() });
+    let tool = search_with(
+        &fake,
+        WebSearchConfig {
+            max_response_bytes: 64 * 1024,
+            ..WebSearchConfig::default()
+        },
+    );
     fake.fail_next(1, SearxngFault::MalformedJson);
     let out = output(&tool, json!({ "query": "x" })).await;
-    assert!(out.is_error && out.content.contains("not a search result: malformed JSON"), "{}", out.content);
+    assert!(
+        out.is_error && out.content.contains("not a search result: malformed JSON"),
+        "{}",
+        out.content
+    );
     fake.fail_next(1, SearxngFault::Oversized { bytes: 1024 * 1024 });
     let out = output(&tool, json!({ "query": "x" })).await;
-    assert!(out.is_error && out.content.contains("larger than 65536 bytes"), "{}", out.content);
+    assert!(
+        out.is_error && out.content.contains("larger than 65536 bytes"),
+        "{}",
+        out.content
+    );
     fake.fail_next(1, SearxngFault::DropConnection);
     let out = output(&tool, json!({ "query": "x" })).await;
-    assert!(out.is_error && out.content.contains("the answer broke off"), "{}", out.content);
+    assert!(
+        out.is_error && out.content.contains("the answer broke off"),
+        "{}",
+        out.content
+    );
 }
 
 #[tokio::test]
@@ -182,11 +268,24 @@ async fn search_arguments_and_configuration_are_checked() {
         json!({ "query": "x", "time_range": "week" }),
         json!({ "query": "x", "language": "en; DROP" }),
     ] {
-        assert!(matches!(call(&tool, args.clone()).await, Err(ToolError::InvalidArguments { .. })), "{args}");
+        assert!(
+            matches!(
+                call(&tool, args.clone()).await,
+                Err(ToolError::InvalidArguments { .. })
+            ),
+            "{args}"
+        );
     }
     assert_eq!(fake.request_count(), 0);
     assert_eq!(tool.name(), "web_search");
-    assert_eq!(tool.schema()["properties"]["time_range"]["enum"], json!(["day", "month", "year"]));
+    assert_eq!(
+        tool.schema()["properties"]["time_range"]["enum"],
+        json!(["day", "month", "year"])
+    );
     let err = WebSearch::new(WebSearchConfig::default()).unwrap_err();
-    assert!(err.to_string().contains("tools.web_search.searxng_url is required"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("tools.web_search.searxng_url is required"),
+        "{err}"
+    );
 }

@@ -16,7 +16,11 @@ async fn refusal(url: &str) -> String {
     let tool = fetch_allowing(&[]);
     let out = output(&tool, json!({ "url": url })).await;
     assert!(out.is_error, "{url} was fetched: {}", out.content);
-    assert!(out.content.starts_with("refused: "), "{url}: {}", out.content);
+    assert!(
+        out.content.starts_with("refused: "),
+        "{url}: {}",
+        out.content
+    );
     out.content
 }
 
@@ -78,8 +82,14 @@ async fn ssrf_redirects_from_an_allowlisted_server_to_loopback_or_metadata_are_r
     let tool = fetch_allowing(&["127.0.0.2/32"]);
     let cases = [
         (target.url("/text"), "127.0.0.1 is a loopback address"),
-        ("http://169.254.169.254/latest/meta-data/".to_owned(), "cloud metadata address"),
-        (format!("http://localhost:{}/text", target.addr.port()), "localhost resolves to"),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            "cloud metadata address",
+        ),
+        (
+            format!("http://localhost:{}/text", target.addr.port()),
+            "localhost resolves to",
+        ),
         ("http://localhost/".to_owned(), "localhost resolves to"),
         ("http://[::1]/".to_owned(), "::1 is a loopback address"),
     ];
@@ -87,9 +97,17 @@ async fn ssrf_redirects_from_an_allowlisted_server_to_loopback_or_metadata_are_r
         let url = format!("{}?to={to}", allowed.url("/redirect"));
         let out = output(&tool, json!({ "url": url })).await;
         assert!(out.is_error, "{to} was fetched: {}", out.content);
-        assert!(out.content.starts_with("refused: "), "{to}: {}", out.content);
+        assert!(
+            out.content.starts_with("refused: "),
+            "{to}: {}",
+            out.content
+        );
         assert!(out.content.contains(expected), "{to}: {}", out.content);
-        assert!(out.content.contains("(redirected from http://127.0.0.2:"), "{}", out.content);
+        assert!(
+            out.content.contains("(redirected from http://127.0.0.2:"),
+            "{}",
+            out.content
+        );
     }
     assert_eq!(target.hits(), 0, "the refused target was contacted");
     assert_eq!(allowed.hits(), 5);
@@ -105,7 +123,11 @@ async fn ssrf_allowlisted_loopback_page_is_fetched() {
     // The allowlist is exact: the rest of loopback stays refused.
     let other = Pages::start(LOOPBACK).await;
     let out = output(&tool, json!({ "url": other.url("/text") })).await;
-    assert!(out.is_error && out.content.contains("loopback"), "{}", out.content);
+    assert!(
+        out.is_error && out.content.contains("loopback"),
+        "{}",
+        out.content
+    );
     assert_eq!(other.hits(), 0);
 }
 
@@ -115,13 +137,21 @@ async fn ssrf_a_redirect_loop_stops_at_the_limit() {
     let tool = fetch_allowing(&["127.0.0.1/32"]);
     let out = output(&tool, json!({ "url": pages.url("/loop") })).await;
     assert!(out.is_error);
-    assert!(out.content.starts_with("stopped after 5 redirects"), "{}", out.content);
+    assert!(
+        out.content.starts_with("stopped after 5 redirects"),
+        "{}",
+        out.content
+    );
     assert_eq!(pages.hits(), 6, "the first request and 5 redirects");
 }
 
 #[tokio::test]
 async fn ssrf_schemes_other_than_http_are_refused_also_on_redirect() {
-    for url in ["file:///etc/passwd", "ftp://example.com/x", "gopher://127.0.0.1:6379/_INFO"] {
+    for url in [
+        "file:///etc/passwd",
+        "ftp://example.com/x",
+        "gopher://127.0.0.1:6379/_INFO",
+    ] {
         let text = refusal(url).await;
         assert!(text.contains("only http and https"), "{url}: {text}");
     }
@@ -129,7 +159,11 @@ async fn ssrf_schemes_other_than_http_are_refused_also_on_redirect() {
     let tool = fetch_allowing(&["127.0.0.1/32"]);
     let url = format!("{}?to=file:///etc/passwd", pages.url("/redirect"));
     let out = output(&tool, json!({ "url": url })).await;
-    assert!(out.is_error && out.content.contains("file: scheme"), "{}", out.content);
+    assert!(
+        out.is_error && out.content.contains("file: scheme"),
+        "{}",
+        out.content
+    );
 }
 
 #[tokio::test]
@@ -144,4 +178,19 @@ async fn ssrf_public_addresses_are_reached_on_listed_ports_only() {
         "refused: port 6379 of 93.184.216.34 is not allowed (public addresses are reached on \
          ports 80, 443 only); the operator can add it to tools.web_fetch.ports"
     );
+}
+
+#[tokio::test]
+async fn ssrf_an_allowlisted_name_is_reached_through_the_guarded_resolver() {
+    let pages = Pages::start(LOOPBACK).await;
+    let tool = fetch_allowing(&["127.0.0.0/8", "::1"]);
+    let url = format!("http://localhost:{}/text", pages.addr.port());
+    let out = output(&tool, json!({ "url": url })).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert!(
+        out.content.starts_with(&format!("URL: {url}\n")),
+        "{}",
+        out.content
+    );
+    assert_eq!(pages.hits(), 1);
 }

@@ -50,15 +50,32 @@ impl Pages {
             .route("/docs/page", get(|| async { html(HTML) }))
             .route(
                 "/json",
-                get(|| async { typed("application/json", br#"{"name":"nexus","tags":["a","b"]}"#.to_vec()) }),
+                get(|| async {
+                    typed(
+                        "application/json",
+                        br#"{"name":"nexus","tags":["a","b"]}"#.to_vec(),
+                    )
+                }),
             )
-            .route("/text", get(|| async { typed("text/plain", b"line one\n  line two\n".to_vec()) }))
-            .route("/png", get(|| async { typed("image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()) }))
-            .route("/big", get(|| async { typed("text/plain", vec![b'a'; 1024 * 1024]) }))
+            .route(
+                "/text",
+                get(|| async { typed("text/plain", b"line one\n  line two\n".to_vec()) }),
+            )
+            .route(
+                "/png",
+                get(|| async { typed("image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()) }),
+            )
+            .route(
+                "/big",
+                get(|| async { typed("text/plain", vec![b'a'; 1024 * 1024]) }),
+            )
             .route(
                 "/latin1",
                 get(|| async {
-                    typed("text/html; charset=ISO-8859-1", b"<p>Caf\xe9 cr\xe8me</p>".to_vec())
+                    typed(
+                        "text/html; charset=ISO-8859-1",
+                        b"<p>Caf\xe9 cr\xe8me</p>".to_vec(),
+                    )
                 }),
             )
             .route(
@@ -79,12 +96,20 @@ impl Pages {
             )
             .route(
                 "/missing",
-                get(|| async { (StatusCode::NOT_FOUND, html("<h1>Not Found</h1><p>No such page.</p>")) }),
+                get(|| async {
+                    (
+                        StatusCode::NOT_FOUND,
+                        html("<h1>Not Found</h1><p>No such page.</p>"),
+                    )
+                }),
             )
             .route("/redirect", get(redirect))
             .route("/loop", get(|| async { found("/loop") }))
             .fallback(|| async { html("<p>fallback</p>") })
-            .layer(axum::middleware::from_fn_with_state(Arc::clone(&seen), record));
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&seen),
+                record,
+            ));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -112,7 +137,10 @@ async fn record(
     {
         let mut seen = seen.lock().unwrap();
         seen.paths.push(request.uri().path().to_owned());
-        let ua = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+        let ua = request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
         seen.user_agents.push(ua.unwrap_or_default().to_owned());
     }
     next.run(request).await
@@ -135,7 +163,11 @@ fn found(location: &str) -> Response {
 }
 
 async fn redirect(Query(q): Query<Vec<(String, String)>>) -> Response {
-    let to = q.iter().find(|(k, _)| k == "to").map(|(_, v)| v.clone()).unwrap_or_default();
+    let to = q
+        .iter()
+        .find(|(k, _)| k == "to")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     found(&to)
 }
 

@@ -186,7 +186,11 @@ impl Converter {
     fn tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
         let name: &str = &tag.name;
         if self.xml {
-            let lines = if matches!(name, "item" | "entry") { 2 } else { 1 };
+            let lines = if matches!(name, "item" | "entry") {
+                2
+            } else {
+                1
+            };
             self.w.breaks(lines);
             return TokenSinkResult::Continue;
         }

@@ -7,8 +7,8 @@ use html5ever::tokenizer::{Tag, TokenSinkResult};
 /// Elements whose content is not text for a reader: code, styling, navigation, page chrome,
 /// embedded media and form controls.
 const DROPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "nav", "footer", "svg", "math", "iframe",
-    "object", "canvas", "audio", "video", "select", "button", "textarea", "noembed", "noframes",
+    "script", "style", "noscript", "template", "nav", "footer", "svg", "math", "iframe", "object",
+    "canvas", "audio", "video", "select", "button", "textarea", "noembed", "noframes",
 ];
 
 /// Whether the element is dropped with its content: by name, or hidden (`hidden`,
@@ -61,9 +61,8 @@ pub(super) fn raw_mode(name: &str) -> TokenSinkResult<()> {
 /// 0 for inline elements.
 pub(super) fn breaks(name: &str) -> usize {
     match name {
-        "p" | "section" | "article" | "main" | "header" | "aside" | "figure" | "dl"
-        | "details" | "address" | "fieldset" | "body" | "h1" | "h2" | "h3" | "h4" | "h5"
-        | "h6" => 2,
+        "p" | "section" | "article" | "main" | "header" | "aside" | "figure" | "dl" | "details"
+        | "address" | "fieldset" | "body" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => 2,
         "div" | "dt" | "dd" | "caption" | "figcaption" | "summary" | "form" | "center"
         | "legend" | "li" | "option" | "tbody" | "thead" | "tfoot" => 1,
         _ => 0,

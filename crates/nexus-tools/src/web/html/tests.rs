@@ -39,9 +39,8 @@ fn links_are_resolved_against_the_page_and_empty_ones_dropped() {
 
 #[test]
 fn a_base_element_changes_where_links_point() {
-    let page = convert(
-        "<head><base href=\"https://cdn.example.org/v2/\"></head><a href=\"x\">x</a>",
-    );
+    let page =
+        convert("<head><base href=\"https://cdn.example.org/v2/\"></head><a href=\"x\">x</a>");
     assert_eq!(page.text, "[x](https://cdn.example.org/v2/x)");
 }
 
