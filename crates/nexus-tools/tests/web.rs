@@ -4,6 +4,7 @@
 
 mod web {
     mod fetch;
+    mod registry;
     mod search;
     mod ssrf;
     mod support;
