@@ -14,12 +14,15 @@ use super::body::{ContentType, read_capped};
 use super::client::{Fetched, GuardedClient, GuardedClientOptions};
 use super::config::{FetchSettings, WebConfigError, WebFetchConfig};
 use super::refusal::{FetchError, chain};
-use super::render::render;
+use super::render::{binary_refusal, binary_type, render};
 use crate::executor::cap_output;
 use crate::net::NetworkGuard;
 
-/// Bytes of an error page shown with an HTTP error.
+/// Bytes of an error page's text shown with an HTTP error.
 const ERROR_EXCERPT_BYTES: usize = 600;
+
+/// Bytes of an error page read at most.
+const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// The `web_fetch` tool.
 #[derive(Debug)]
@@ -109,15 +112,6 @@ impl WebFetch {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = match read_capped(&mut response, max_bytes).await {
-            Ok(body) => body,
-            Err(err) => {
-                return error(format!(
-                    "cannot read the body of {final_url}: {}",
-                    chain(&err)
-                ));
-            }
-        };
         let mut head = format!(
             "URL: {final_url}\nStatus: {status}\nContent-Type: {}\n",
             content_type.as_deref().unwrap_or("(none)")
@@ -125,12 +119,36 @@ impl WebFetch {
         if redirects > 0 {
             head.push_str(&format!("Redirects: {redirects}\n"));
         }
+        let http_error = status.is_client_error() || status.is_server_error();
         let ct = ContentType::parse(content_type.as_deref().unwrap_or_default());
+        if binary_type(&ct.essence) && !http_error {
+            // Refused by its type: the body is not downloaded.
+            return error(format!("{head}\n{}", binary_refusal(&ct.essence)));
+        }
+        let max_bytes = if http_error {
+            max_bytes.min(ERROR_BODY_BYTES)
+        } else {
+            max_bytes
+        };
+        let body = match read_capped(&mut response, max_bytes).await {
+            Ok(body) => body,
+            Err(err) => {
+                return error(format!(
+                    "{head}\ncannot read the body of {final_url}: {}",
+                    chain(&err)
+                ));
+            }
+        };
         let rendered = render(&ct, &body.bytes, &final_url);
-        if status.is_client_error() || status.is_server_error() {
+        if http_error {
             let excerpt = rendered.map(|r| r.text).unwrap_or_default();
             let excerpt = cap_output(excerpt.trim().to_owned(), ERROR_EXCERPT_BYTES);
-            return error(format!("HTTP error {status}\n{head}\n{excerpt}"));
+            let says = if excerpt.is_empty() {
+                String::new()
+            } else {
+                format!("; the page says:\n{excerpt}")
+            };
+            return error(format!("{head}\nHTTP error {status}{says}"));
         }
         let rendered = match rendered {
             Ok(r) => r,

@@ -41,18 +41,7 @@ pub(crate) fn render(
         note: None,
     };
     match kind {
-        Kind::Binary => {
-            let what = if content_type.essence.is_empty() {
-                "binary content without a content type".to_owned()
-            } else {
-                format!("{} (binary content)", content_type.essence)
-            };
-            Err(format!(
-                "not fetched as text: the URL serves {what}, {} bytes read; web_fetch returns \
-                 HTML, plain text, JSON and XML only",
-                bytes.len()
-            ))
-        }
+        Kind::Binary => Err(binary_refusal(&content_type.essence)),
         Kind::Html => {
             let page = html_to_text(&decode(bytes, charset, true), Some(url));
             Ok(Rendered {
@@ -93,13 +82,7 @@ fn kind(essence: &str, bytes: &[u8]) -> Kind {
         | "application/x-ndjson"
         | "application/csv" => Kind::Text,
         "" | "application/octet-stream" | "binary/octet-stream" | "unknown/unknown" => sniff(bytes),
-        e if e.starts_with("image/")
-            || e.starts_with("audio/")
-            || e.starts_with("video/")
-            || e.starts_with("font/") =>
-        {
-            Kind::Binary
-        }
+        e if binary_type(e) => Kind::Binary,
         e if e.ends_with("+json") => Kind::Json,
         e if e.ends_with("+xml") => Kind::Xml,
         e if e.starts_with("text/") => Kind::Text,
@@ -111,6 +94,49 @@ fn kind(essence: &str, bytes: &[u8]) -> Kind {
             }
         }
     }
+}
+
+/// Whether a content type is binary by its name alone (the body need not be read).
+pub(crate) fn binary_type(essence: &str) -> bool {
+    if essence.ends_with("+json") || essence.ends_with("+xml") {
+        return false;
+    }
+    ["image/", "audio/", "video/", "font/", "model/"]
+        .iter()
+        .any(|p| essence.starts_with(p))
+        || essence.starts_with("application/vnd.ms-")
+        || essence.starts_with("application/vnd.openxmlformats")
+        || matches!(
+            essence,
+            "application/pdf"
+                | "application/zip"
+                | "application/gzip"
+                | "application/x-gzip"
+                | "application/x-tar"
+                | "application/x-bzip2"
+                | "application/x-xz"
+                | "application/x-7z-compressed"
+                | "application/vnd.rar"
+                | "application/x-rar-compressed"
+                | "application/wasm"
+                | "application/java-archive"
+                | "application/x-msdownload"
+                | "application/msword"
+                | "application/x-executable"
+        )
+}
+
+/// Why binary content is not returned.
+pub(crate) fn binary_refusal(essence: &str) -> String {
+    let what = if essence.is_empty() {
+        "binary content without a content type".to_owned()
+    } else {
+        format!("{essence} (binary content)")
+    };
+    format!(
+        "not fetched as text: the URL serves {what}; web_fetch returns HTML, plain text, JSON \
+         and XML only"
+    )
 }
 
 /// The kind of an unlabelled body.

@@ -70,8 +70,12 @@ async fn fetch_binary_content_is_refused_naming_its_type() {
     let tool = fetch_allowing(&["127.0.0.1/32"]);
     let out = output(&tool, json!({ "url": pages.url("/png") })).await;
     assert!(out.is_error);
+    assert!(out.content.starts_with("URL: "), "{}", out.content);
     assert!(
-        out.content.contains("image/png (binary content)"),
+        out.content.ends_with(
+            "not fetched as text: the URL serves image/png (binary content); web_fetch \
+             returns HTML, plain text, JSON and XML only"
+        ),
         "{}",
         out.content
     );
@@ -131,12 +135,14 @@ async fn fetch_http_errors_are_error_results_with_the_status_and_an_excerpt() {
     let tool = fetch_allowing(&["127.0.0.1/32"]);
     let out = output(&tool, json!({ "url": pages.url("/missing") })).await;
     assert!(out.is_error);
-    assert!(
-        out.content.starts_with("HTTP error 404 Not Found\n"),
-        "{}",
-        out.content
+    assert_eq!(
+        out.content,
+        format!(
+            "URL: {}\nStatus: 404 Not Found\nContent-Type: text/html; charset=utf-8\n\n\
+             HTTP error 404 Not Found; the page says:\n# Not Found\n\nNo such page.",
+            pages.url("/missing")
+        )
     );
-    assert!(out.content.contains("No such page."), "{}", out.content);
 }
 
 #[tokio::test]
