@@ -7,7 +7,10 @@
 //!   link-local, cloud-metadata and other non-public addresses are refused after DNS
 //!   resolution and on every redirect, unless the operator allowlists them.
 //! - [`testing`]: in-memory stand-ins for tests.
+//! - `browser` (feature `browser`): the headless Chromium tool.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod executor;
 pub mod net;
 pub mod testing;
@@ -17,3 +20,5 @@ pub use executor::{
     check_arguments, execute,
 };
 pub use net::{Cidr, GuardError, NetworkGuard, Refused, classify};
+#[cfg(feature = "browser")]
+pub use browser::{BrowserConfig, BrowserConfigError, BrowserTool};
