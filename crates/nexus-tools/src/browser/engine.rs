@@ -86,12 +86,10 @@ impl Lease {
         self.page.as_ref()
     }
 
-    /// Closes the page (after a failure that may have left it unusable); the session's next
-    /// action gets a fresh context.
-    pub(crate) async fn discard(mut self) {
-        if let Some(page) = self.page.take() {
-            page.close().await;
-        }
+    /// Closes the page in the background (after a failure that may have left it unusable);
+    /// the session's next action gets a fresh context.
+    pub(crate) fn discard(mut self) {
+        drop(self.page.take());
     }
 }
 
@@ -251,32 +249,6 @@ impl Engine {
                 page.close().await;
             }
         }
-    }
-
-    /// After an action timed out or was cancelled: stops whatever the session's page was
-    /// loading, in the background; a page that does not answer is closed.
-    pub(crate) fn recover(self: &Arc<Self>, session: SessionId) {
-        let Some(slot) = self.slots().get(&session).cloned() else {
-            return;
-        };
-        tokio::spawn(async move {
-            let Ok(mut page) = tokio::time::timeout(Duration::from_secs(5), slot.page.lock()).await
-            else {
-                return;
-            };
-            let Some(open) = page.as_ref() else {
-                return;
-            };
-            let stopped =
-                tokio::time::timeout(Duration::from_secs(2), open.call("Page.stopLoading", json!({})))
-                    .await;
-            if !matches!(stopped, Ok(Ok(_)))
-                && let Some(open) = page.take()
-            {
-                tracing::info!(%session, "Browser context closed: unresponsive after a timeout");
-                open.close().await;
-            }
-        });
     }
 
     /// How many sessions have an open page.

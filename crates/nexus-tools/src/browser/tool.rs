@@ -146,38 +146,99 @@ impl BrowserTool {
         self.engine.pid().await
     }
 
-    async fn run(&self, ctx: &ToolContext, action: Action, deadline: Instant) -> Result<ToolOutput, ToolError> {
-        if let Action::Navigate { url } = &action
-            && let Err(refusal) = check_navigation(self.engine.guard(), url).await
-        {
-            return Ok(error_output(refusal));
+    async fn run(&self, ctx: &ToolContext, action: Action) -> Result<ToolOutput, ToolError> {
+        let budget = self.engine.settings().action_timeout.min(ctx.remaining());
+        let timeout = ToolError::Timeout { after: budget };
+        // Time kept after the action's own deadline to stop what the page still loads.
+        let reserve = (budget / 10).min(Duration::from_millis(500));
+        let deadline = Instant::now() + budget;
+        let work_deadline = deadline - reserve;
+        if budget.is_zero() {
+            return Err(timeout);
         }
-        let lease = self.engine.lease(ctx.session_id).await.map_err(engine_failed)?;
+
+        if let Action::Navigate { url } = &action {
+            let checked = bounded(ctx, work_deadline, check_navigation(self.engine.guard(), url));
+            if let Err(refusal) = checked.await.map_err(|stop| stop.into_error(&timeout))? {
+                return Ok(error_output(refusal));
+            }
+        }
+        let lease = bounded(ctx, work_deadline, self.engine.lease(ctx.session_id))
+            .await
+            .map_err(|stop| stop.into_error(&timeout))?
+            .map_err(engine_failed)?;
         let Some(page) = lease.page() else {
             return Err(ToolError::Failed {
                 message: "browser page missing".to_owned(),
             });
         };
         let max = self.engine.settings().max_text_bytes;
-        let result = match &action {
-            Action::Navigate { url } => actions::navigate(page, url, max, deadline).await,
-            Action::Click { selector } => actions::click(page, selector, max, deadline).await,
-            Action::Type { selector, text } => {
-                actions::type_text(page, selector, text, max, deadline).await
+        let act = async {
+            match &action {
+                Action::Navigate { url } => actions::navigate(page, url, max, work_deadline).await,
+                Action::Click { selector } => {
+                    actions::click(page, selector, max, work_deadline).await
+                }
+                Action::Type { selector, text } => {
+                    actions::type_text(page, selector, text, max, work_deadline).await
+                }
+                Action::Extract { selector } => {
+                    actions::extract(page, selector.as_deref(), max).await
+                }
+                Action::Screenshot { full_page } => actions::screenshot(page, *full_page).await,
             }
-            Action::Extract { selector } => actions::extract(page, selector.as_deref(), max).await,
-            Action::Screenshot { full_page } => actions::screenshot(page, *full_page).await,
         };
-        let outcome = match result {
-            Ok(outcome) => outcome,
-            Err(err) => {
+        match bounded(ctx, work_deadline, act).await {
+            Ok(Ok(outcome)) => {
+                drop(lease);
+                output(ctx, outcome).await
+            }
+            Ok(Err(err)) => {
                 // The page may be unusable: the session's next action gets a fresh context.
-                lease.discard().await;
-                return Err(cdp_failed(err));
+                lease.discard();
+                Err(cdp_failed(err))
             }
-        };
-        drop(lease);
-        output(ctx, outcome).await
+            Err(stop) => {
+                // Whatever the page still loads is stopped before the next action of the
+                // session; a page that does not even answer that is closed.
+                let until = deadline.min(Instant::now() + Duration::from_millis(500));
+                let stopped =
+                    tokio::time::timeout_at(until, page.call("Page.stopLoading", json!({}))).await;
+                if !matches!(stopped, Ok(Ok(_))) {
+                    lease.discard();
+                }
+                Err(stop.into_error(&timeout))
+            }
+        }
+    }
+}
+
+/// Why an action stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Cancelled,
+    Deadline,
+}
+
+impl Stop {
+    fn into_error(self, timeout: &ToolError) -> ToolError {
+        match self {
+            Stop::Cancelled => ToolError::Cancelled,
+            Stop::Deadline => timeout.clone(),
+        }
+    }
+}
+
+/// Runs `work` until it ends, the call is cancelled or `until` passes.
+async fn bounded<T>(
+    ctx: &ToolContext,
+    until: Instant,
+    work: impl Future<Output = T>,
+) -> Result<T, Stop> {
+    tokio::select! {
+        biased;
+        () = ctx.cancel.cancelled() => Err(Stop::Cancelled),
+        done = tokio::time::timeout_at(until, work) => done.map_err(|_| Stop::Deadline),
     }
 }
 
@@ -252,25 +313,7 @@ impl Tool for BrowserTool {
 
     async fn execute(&self, ctx: ToolContext, params: Value) -> Result<ToolOutput, ToolError> {
         let action = parse(&params)?;
-        let budget = self.engine.settings().action_timeout.min(ctx.remaining());
-        if budget.is_zero() {
-            return Err(ToolError::Timeout {
-                after: Duration::ZERO,
-            });
-        }
-        let deadline = Instant::now() + budget;
-        let session = ctx.session_id;
-        let result = tokio::select! {
-            biased;
-            () = ctx.cancel.cancelled() => Err(ToolError::Cancelled),
-            r = tokio::time::timeout_at(deadline, self.run(&ctx, action, deadline)) => {
-                r.unwrap_or(Err(ToolError::Timeout { after: budget }))
-            }
-        };
-        if matches!(result, Err(ToolError::Cancelled | ToolError::Timeout { .. })) {
-            self.engine.recover(session);
-        }
-        result
+        self.run(&ctx, action).await
     }
 }
 

@@ -82,7 +82,9 @@ async fn browser_that_died_is_started_again() {
     let (ctx, _) = session();
     ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/")})).await;
     let pid = tool.browser_pid().await.unwrap();
-    std::process::Command::new("kill").args(["-KILL", &format!("-{pid}")]).status().unwrap();
+    assert!(pid > 1);
+    // The browser process alone: its helpers go with it.
+    std::process::Command::new("kill").args(["-s", "KILL", &pid.to_string()]).status().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let text = ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/")})).await;
