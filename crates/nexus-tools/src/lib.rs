@@ -15,10 +15,10 @@ pub mod executor;
 pub mod net;
 pub mod testing;
 
+#[cfg(feature = "browser")]
+pub use browser::{BrowserConfig, BrowserConfigError, BrowserTool};
 pub use executor::{
     SOURCE_PREFIX, SOURCE_SEPARATOR, ToolLimits, ToolRegistry, ToolSource, cap_output,
     check_arguments, execute,
 };
 pub use net::{Cidr, GuardError, NetworkGuard, Refused, classify};
-#[cfg(feature = "browser")]
-pub use browser::{BrowserConfig, BrowserConfigError, BrowserTool};

@@ -148,7 +148,10 @@ async fn summary(
     let (body, was_cut) = cut(field("text"), max_text);
     let _ = write!(text, "\n{body}");
     if was_cut {
-        let _ = write!(text, "\n[text cut at {max_text} bytes; use extract with a selector]");
+        let _ = write!(
+            text,
+            "\n[text cut at {max_text} bytes; use extract with a selector]"
+        );
     }
     Ok(Outcome::ok(text))
 }
@@ -193,7 +196,15 @@ pub(crate) async fn click(
             "clicking `{selector}` failed: {exception}"
         )));
     }
-    after_input(page, format!("Clicked `{selector}`."), mark, before, max_text, deadline).await
+    after_input(
+        page,
+        format!("Clicked `{selector}`."),
+        mark,
+        before,
+        max_text,
+        deadline,
+    )
+    .await
 }
 
 /// Replaces the content of the field `selector` matches with `text`; a final newline presses
@@ -229,7 +240,8 @@ pub(crate) async fn type_text(
         Some(rest) => (rest, true),
         None => (text, false),
     };
-    page.call("Input.insertText", json!({ "text": typed })).await?;
+    page.call("Input.insertText", json!({ "text": typed }))
+        .await?;
     if enter {
         for kind in ["keyDown", "keyUp"] {
             page.call(
@@ -337,7 +349,10 @@ pub(crate) async fn screenshot(page: &Page, full_page: bool) -> Result<Outcome, 
             "the browser returned an unreadable screenshot".to_owned(),
         ));
     };
-    let url = match page.eval("location.href.slice(0, 2048).toWellFormed()").await? {
+    let url = match page
+        .eval("location.href.slice(0, 2048).toWellFormed()")
+        .await?
+    {
         Ok(Value::String(url)) => url,
         _ => String::new(),
     };
@@ -372,6 +387,9 @@ mod tests {
 
     #[test]
     fn selectors_are_embedded_as_string_literals() {
-        assert_eq!(js(r#"a[href="x"]'); alert(1); ('"#), r#""a[href=\"x\"]'); alert(1); ('""#);
+        assert_eq!(
+            js(r#"a[href="x"]'); alert(1); ('"#),
+            r#""a[href=\"x\"]'); alert(1); ('""#
+        );
     }
 }

@@ -215,7 +215,11 @@ impl Connection {
 
     /// Events of the browser (`None`) or of a page's session, from now on. Events beyond
     /// `capacity` unread are dropped (the reader never waits on a slow subscriber).
-    pub(crate) fn subscribe(&self, session: Option<&str>, capacity: usize) -> mpsc::Receiver<Event> {
+    pub(crate) fn subscribe(
+        &self,
+        session: Option<&str>,
+        capacity: usize,
+    ) -> mpsc::Receiver<Event> {
         let (tx, rx) = mpsc::channel(capacity);
         lock(&self.subscribers).insert(session.unwrap_or(BROWSER).to_owned(), tx);
         rx
@@ -244,12 +248,19 @@ fn dispatch(text: &str, pending: &Pending, subscribers: &Subscribers) {
                     .unwrap_or("unknown error")
                     .to_owned(),
             }),
-            None => Ok(message.get_mut("result").map(Value::take).unwrap_or_default()),
+            None => Ok(message
+                .get_mut("result")
+                .map(Value::take)
+                .unwrap_or_default()),
         };
         let _ = tx.send(answer);
         return;
     }
-    let Some(method) = message.get("method").and_then(Value::as_str).map(str::to_owned) else {
+    let Some(method) = message
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return;
     };
     let session = message
@@ -261,7 +272,10 @@ fn dispatch(text: &str, pending: &Pending, subscribers: &Subscribers) {
     if let Some(tx) = subscribers.get(&session) {
         let event = Event {
             method,
-            params: message.get_mut("params").map(Value::take).unwrap_or_default(),
+            params: message
+                .get_mut("params")
+                .map(Value::take)
+                .unwrap_or_default(),
         };
         if tx.try_send(event).is_err() {
             tracing::debug!(session, "Browser event dropped: subscriber full or gone");

@@ -103,7 +103,10 @@ impl TryFrom<BrowserConfig> for BrowserSettings {
     type Error = BrowserConfigError;
 
     fn try_from(c: BrowserConfig) -> Result<Self, Self::Error> {
-        if c.executable.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        if c.executable
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
             return Err(BrowserConfigError {
                 key: "executable",
                 problem: "empty; leave it out to search PATH".to_owned(),
@@ -140,7 +143,10 @@ mod tests {
         assert_eq!(settings.idle_timeout, Duration::from_secs(300));
         assert_eq!(settings.action_timeout, Duration::from_secs(20));
         assert_eq!(settings.max_text_bytes, 16384);
-        assert_eq!((settings.viewport_width, settings.viewport_height), (1280, 800));
+        assert_eq!(
+            (settings.viewport_width, settings.viewport_height),
+            (1280, 800)
+        );
         assert_eq!(settings.max_contexts, 8);
         assert_eq!(settings.no_sandbox, running_as_root());
     }

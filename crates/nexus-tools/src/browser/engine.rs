@@ -62,7 +62,10 @@ struct Slot {
 
 impl Slot {
     fn touch(&self) {
-        *self.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        *self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
     }
 
     fn idle_for(&self) -> Duration {
@@ -113,7 +116,12 @@ pub(crate) struct Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if let Some(reaper) = self.reaper.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(reaper) = self
+            .reaper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             reaper.abort();
         }
     }
@@ -176,7 +184,9 @@ impl Engine {
     }
 
     /// The running browser, launched if there is none or it died.
-    async fn browser(self: &Arc<Self>) -> Result<(Arc<Connection>, Arc<Refusals>, u64), EngineError> {
+    async fn browser(
+        self: &Arc<Self>,
+    ) -> Result<(Arc<Connection>, Arc<Refusals>, u64), EngineError> {
         let mut running = self.running.lock().await;
         if let Some(r) = running.as_ref() {
             if !r.conn.is_closed() {
@@ -282,7 +292,12 @@ impl Engine {
     /// Closes every context and stops the browser; later calls fail.
     pub(crate) async fn shutdown(&self) {
         self.shut.store(true, Ordering::SeqCst);
-        if let Some(reaper) = self.reaper.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(reaper) = self
+            .reaper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             reaper.abort();
         }
         let slots: Vec<Arc<Slot>> = self.slots().drain().map(|(_, s)| s).collect();
@@ -335,7 +350,8 @@ async fn reap(engine: Weak<Engine>, every: Duration) {
             }
             drop(page);
             let mut slots = engine.slots();
-            if slots.get(&session).is_some_and(|s| Arc::ptr_eq(s, &slot)) && slot.idle_for() >= idle {
+            if slots.get(&session).is_some_and(|s| Arc::ptr_eq(s, &slot)) && slot.idle_for() >= idle
+            {
                 slots.remove(&session);
             }
         }

@@ -172,6 +172,8 @@ pub(crate) async fn check(guard: &NetworkGuard, url: &str) -> Result<(), String>
         Ok(Ok(_)) => Ok(()),
         Ok(Err(err @ GuardError::Refused { .. })) => Err(err.to_string()),
         Ok(Err(err @ GuardError::Resolve { .. })) => Err(format!("refused: {err}")),
-        Err(_) => Err(format!("refused: resolving {host} took over {RESOLVE_TIMEOUT:?}")),
+        Err(_) => Err(format!(
+            "refused: resolving {host} took over {RESOLVE_TIMEOUT:?}"
+        )),
     }
 }

@@ -58,8 +58,9 @@ impl Drop for Page {
                 let conn = Arc::clone(&self.conn);
                 let context_id = std::mem::take(&mut self.context_id);
                 runtime.spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), dispose(&conn, &context_id))
-                        .await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(5), dispose(&conn, &context_id))
+                            .await;
                 });
             }
         }
@@ -175,7 +176,11 @@ impl Page {
                 .and_then(Value::as_str)
                 .or_else(|| details.get("text").and_then(Value::as_str))
                 .unwrap_or("exception");
-            return Ok(Err(description.lines().next().unwrap_or_default().to_owned()));
+            return Ok(Err(description
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()));
         }
         Ok(Ok(answer
             .pointer("/result/value")

@@ -158,7 +158,11 @@ impl BrowserTool {
         }
 
         if let Action::Navigate { url } = &action {
-            let checked = bounded(ctx, work_deadline, check_navigation(self.engine.guard(), url));
+            let checked = bounded(
+                ctx,
+                work_deadline,
+                check_navigation(self.engine.guard(), url),
+            );
             if let Err(refusal) = checked.await.map_err(|stop| stop.into_error(&timeout))? {
                 return Ok(error_output(refusal));
             }
@@ -348,13 +352,25 @@ mod tests {
     #[tokio::test]
     async fn only_web_urls_to_allowed_hosts_are_opened() {
         let guard = NetworkGuard::public_only();
-        for url in ["file:///etc/passwd", "chrome://settings", "data:text/html,hi", "javascript:alert(1)"] {
+        for url in [
+            "file:///etc/passwd",
+            "chrome://settings",
+            "data:text/html,hi",
+            "javascript:alert(1)",
+        ] {
             let refusal = check_navigation(&guard, url).await.unwrap_err();
-            assert!(refusal.starts_with("refused: only http and https"), "{refusal}");
+            assert!(
+                refusal.starts_with("refused: only http and https"),
+                "{refusal}"
+            );
         }
-        let refusal = check_navigation(&guard, "http://127.0.0.1:8080/").await.unwrap_err();
+        let refusal = check_navigation(&guard, "http://127.0.0.1:8080/")
+            .await
+            .unwrap_err();
         assert!(refusal.contains("loopback"), "{refusal}");
-        let refusal = check_navigation(&guard, "http://169.254.169.254/latest/").await.unwrap_err();
+        let refusal = check_navigation(&guard, "http://169.254.169.254/latest/")
+            .await
+            .unwrap_err();
         assert!(refusal.contains("metadata"), "{refusal}");
     }
 }

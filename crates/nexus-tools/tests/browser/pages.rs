@@ -20,10 +20,21 @@ async fn navigate_reports_url_title_and_text_and_extract_reads_a_selector() {
     let text = ok(&tool, &ctx, json!({"action": "extract", "selector": "h1"})).await;
     assert_eq!(text, "Hello from the test page");
     let text = ok(&tool, &ctx, json!({"action": "extract"})).await;
-    assert!(text.contains("Hello from the test page") && text.contains("before"), "{text}");
+    assert!(
+        text.contains("Hello from the test page") && text.contains("before"),
+        "{text}"
+    );
 
-    let err = failure(&tool, &ctx, json!({"action": "extract", "selector": "#nothing"})).await;
-    assert!(err.contains("no element matches the selector `#nothing`"), "{err}");
+    let err = failure(
+        &tool,
+        &ctx,
+        json!({"action": "extract", "selector": "#nothing"}),
+    )
+    .await;
+    assert!(
+        err.contains("no element matches the selector `#nothing`"),
+        "{err}"
+    );
     let err = failure(&tool, &ctx, json!({"action": "click", "selector": "##bad"})).await;
     assert!(err.contains("the selector `##bad` failed"), "{err}");
     tool.shutdown().await;
@@ -37,7 +48,12 @@ async fn text_beyond_max_text_bytes_is_cut() {
     config.max_text_bytes = 300;
     let tool = tool(config, allowing(&["127.0.0.0/8"]));
     let (ctx, _) = session();
-    let text = ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/long")})).await;
+    let text = ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/long")}),
+    )
+    .await;
     assert!(text.contains("[text cut at 300 bytes"), "{text}");
     let text = ok(&tool, &ctx, json!({"action": "extract"})).await;
     assert!(text.ends_with("[text cut at 300 bytes]"), "{text}");
@@ -51,15 +67,38 @@ async fn click_runs_the_page_script_and_extract_sees_the_change() {
     let (addr, _) = serve_site("127.0.0.1").await;
     let tool = tool(config(chromium), allowing(&["127.0.0.0/8"]));
     let (ctx, _) = session();
-    ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/")})).await;
+    ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/")}),
+    )
+    .await;
 
-    let text = ok(&tool, &ctx, json!({"action": "click", "selector": "#change"})).await;
+    let text = ok(
+        &tool,
+        &ctx,
+        json!({"action": "click", "selector": "#change"}),
+    )
+    .await;
     assert!(text.contains("Clicked `#change`"), "{text}");
-    let text = ok(&tool, &ctx, json!({"action": "extract", "selector": "#out"})).await;
+    let text = ok(
+        &tool,
+        &ctx,
+        json!({"action": "extract", "selector": "#out"}),
+    )
+    .await;
     assert_eq!(text, "after the click");
 
-    let err = failure(&tool, &ctx, json!({"action": "click", "selector": "#missing"})).await;
-    assert!(err.contains("no element matches the selector `#missing`"), "{err}");
+    let err = failure(
+        &tool,
+        &ctx,
+        json!({"action": "click", "selector": "#missing"}),
+    )
+    .await;
+    assert!(
+        err.contains("no element matches the selector `#missing`"),
+        "{err}"
+    );
     tool.shutdown().await;
 }
 
@@ -69,19 +108,45 @@ async fn typed_text_is_submitted_with_the_form() {
     let (addr, seen) = serve_site("127.0.0.1").await;
     let tool = tool(config(chromium), allowing(&["127.0.0.0/8"]));
     let (ctx, _) = session();
-    ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/")})).await;
+    ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/")}),
+    )
+    .await;
 
-    let text = ok(&tool, &ctx, json!({"action": "type", "selector": "#q", "text": "rust & chromium"})).await;
+    let text = ok(
+        &tool,
+        &ctx,
+        json!({"action": "type", "selector": "#q", "text": "rust & chromium"}),
+    )
+    .await;
     assert!(text.contains("Typed 15 characters into `#q`"), "{text}");
     let text = ok(&tool, &ctx, json!({"action": "click", "selector": "#send"})).await;
     assert!(text.contains("The page navigated"), "{text}");
     assert!(text.contains("Thanks, got q=rust+%26+chromium"), "{text}");
-    assert_eq!(seen.forms.lock().unwrap().as_slice(), ["q=rust+%26+chromium"]);
+    assert_eq!(
+        seen.forms.lock().unwrap().as_slice(),
+        ["q=rust+%26+chromium"]
+    );
 
     // A final newline presses Enter, which submits too.
-    ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/")})).await;
-    let text = ok(&tool, &ctx, json!({"action": "type", "selector": "#q", "text": "again\n"})).await;
-    assert!(text.contains("pressed Enter") && text.contains("Thanks, got q=again"), "{text}");
+    ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/")}),
+    )
+    .await;
+    let text = ok(
+        &tool,
+        &ctx,
+        json!({"action": "type", "selector": "#q", "text": "again\n"}),
+    )
+    .await;
+    assert!(
+        text.contains("pressed Enter") && text.contains("Thanks, got q=again"),
+        "{text}"
+    );
     assert_eq!(seen.forms.lock().unwrap().len(), 2);
     tool.shutdown().await;
 }
@@ -92,11 +157,22 @@ async fn screenshot_is_a_png_of_the_page() {
     let (addr, _) = serve_site("127.0.0.1").await;
     let tool = tool(config(chromium), allowing(&["127.0.0.0/8"]));
     let (ctx, artifacts) = session();
-    ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/red")})).await;
+    ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/red")}),
+    )
+    .await;
 
-    let out = crate::support::call(&tool, &ctx, json!({"action": "screenshot"})).await.unwrap();
+    let out = crate::support::call(&tool, &ctx, json!({"action": "screenshot"}))
+        .await
+        .unwrap();
     assert!(!out.is_error, "{}", out.content);
-    assert!(out.content.contains("attached as screenshot.png"), "{}", out.content);
+    assert!(
+        out.content.contains("attached as screenshot.png"),
+        "{}",
+        out.content
+    );
     assert_eq!(out.attachments.len(), 1);
     let attachment = &out.attachments[0];
     assert_eq!(attachment.content_type, "image/png");
@@ -111,6 +187,10 @@ async fn screenshot_is_a_png_of_the_page() {
     assert_eq!((frame.width, frame.height), (800, 600));
     let channels = frame.line_size / frame.width as usize;
     let middle = (300 * frame.width as usize + 400) * channels;
-    assert_eq!(&pixels[middle..middle + 3], &[255, 0, 0], "the page's red background");
+    assert_eq!(
+        &pixels[middle..middle + 3],
+        &[255, 0, 0],
+        "the page's red background"
+    );
     tool.shutdown().await;
 }

@@ -14,10 +14,25 @@ async fn sessions_do_not_share_cookies() {
     let (alice, _) = session();
     let (bob, _) = session();
 
-    ok(&tool, &alice, json!({"action": "navigate", "url": format!("http://{addr}/set-cookie")})).await;
-    let text = ok(&tool, &alice, json!({"action": "navigate", "url": format!("http://{addr}/show-cookie")})).await;
+    ok(
+        &tool,
+        &alice,
+        json!({"action": "navigate", "url": format!("http://{addr}/set-cookie")}),
+    )
+    .await;
+    let text = ok(
+        &tool,
+        &alice,
+        json!({"action": "navigate", "url": format!("http://{addr}/show-cookie")}),
+    )
+    .await;
     assert!(text.contains("cookies: flavour=oatmeal"), "{text}");
-    let text = ok(&tool, &bob, json!({"action": "navigate", "url": format!("http://{addr}/show-cookie")})).await;
+    let text = ok(
+        &tool,
+        &bob,
+        json!({"action": "navigate", "url": format!("http://{addr}/show-cookie")}),
+    )
+    .await;
     assert!(text.contains("cookies: none"), "{text}");
     assert_eq!(tool.open_contexts(), 2);
     tool.shutdown().await;
@@ -32,14 +47,27 @@ async fn idle_context_is_closed_and_its_cookies_forgotten() {
     let tool = tool(config, allowing(&["127.0.0.0/8"]));
     let (ctx, _) = session();
 
-    ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/set-cookie")})).await;
+    ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/set-cookie")}),
+    )
+    .await;
     assert_eq!(tool.open_contexts(), 1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while tool.open_contexts() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "idle context still open");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "idle context still open"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let text = ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/show-cookie")})).await;
+    let text = ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/show-cookie")}),
+    )
+    .await;
     assert!(text.contains("cookies: none"), "a fresh context: {text}");
     tool.shutdown().await;
 }
@@ -76,12 +104,29 @@ async fn calls_of_one_session_run_one_at_a_time() {
     let (addr, _) = serve_site("127.0.0.1").await;
     let tool = tool(config(chromium), allowing(&["127.0.0.0/8"]));
     let (ctx, _) = session();
-    ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/")})).await;
-    let clicks = (0..4).map(|_| ok(&tool, &ctx, json!({"action": "click", "selector": "#change"})));
+    ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/")}),
+    )
+    .await;
+    let clicks = (0..4).map(|_| {
+        ok(
+            &tool,
+            &ctx,
+            json!({"action": "click", "selector": "#change"}),
+        )
+    });
     let reads = (0..4).map(|_| ok(&tool, &ctx, json!({"action": "extract", "selector": "h1"})));
-    let (clicks, reads) = tokio::join!(futures::future::join_all(clicks), futures::future::join_all(reads));
+    let (clicks, reads) = tokio::join!(
+        futures::future::join_all(clicks),
+        futures::future::join_all(reads)
+    );
     assert_eq!(clicks.len(), 4);
-    assert!(reads.iter().all(|t| t == "Hello from the test page"), "{reads:?}");
+    assert!(
+        reads.iter().all(|t| t == "Hello from the test page"),
+        "{reads:?}"
+    );
     assert_eq!(tool.open_contexts(), 1);
     tool.shutdown().await;
 }

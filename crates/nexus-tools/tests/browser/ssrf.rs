@@ -14,13 +14,37 @@ async fn default_guard_refuses_loopback_and_non_web_urls() {
     let tool = tool(config(chromium), NetworkGuard::public_only());
     let (ctx, _) = session();
 
-    let err = failure(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/secret")})).await;
-    assert!(err.starts_with("refused:") && err.contains("loopback"), "{err}");
-    let err = failure(&tool, &ctx, json!({"action": "navigate", "url": format!("http://localhost:{}/secret", addr.port())})).await;
-    assert!(err.starts_with("refused:") && err.contains("loopback"), "{err}");
-    for url in ["file:///etc/passwd", "chrome://version", "data:text/html,<p>hi</p>", "javascript:alert(1)"] {
+    let err = failure(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/secret")}),
+    )
+    .await;
+    assert!(
+        err.starts_with("refused:") && err.contains("loopback"),
+        "{err}"
+    );
+    let err = failure(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://localhost:{}/secret", addr.port())}),
+    )
+    .await;
+    assert!(
+        err.starts_with("refused:") && err.contains("loopback"),
+        "{err}"
+    );
+    for url in [
+        "file:///etc/passwd",
+        "chrome://version",
+        "data:text/html,<p>hi</p>",
+        "javascript:alert(1)",
+    ] {
         let err = failure(&tool, &ctx, json!({"action": "navigate", "url": url})).await;
-        assert!(err.starts_with("refused: only http and https"), "{url}: {err}");
+        assert!(
+            err.starts_with("refused: only http and https"),
+            "{url}: {err}"
+        );
     }
     assert_eq!(seen.secrets(), 0);
     tool.shutdown().await;
@@ -36,15 +60,36 @@ async fn redirect_to_loopback_or_metadata_is_refused() {
     let tool = tool(config(chromium), allowing(&["127.0.0.2/32"]));
     let (ctx, _) = session();
 
-    let text = ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{public}/")})).await;
+    let text = ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{public}/")}),
+    )
+    .await;
     assert!(text.contains("Hello from the test page"), "{text}");
 
     let to = format!("http://{internal}/secret");
-    let err = failure(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{public}/redirect?to={to}")})).await;
-    assert!(err.starts_with("refused:") && err.contains("loopback"), "{err}");
+    let err = failure(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{public}/redirect?to={to}")}),
+    )
+    .await;
+    assert!(
+        err.starts_with("refused:") && err.contains("loopback"),
+        "{err}"
+    );
     let to = "http://169.254.169.254/latest/meta-data/";
-    let err = failure(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{public}/redirect?to={to}")})).await;
-    assert!(err.starts_with("refused:") && err.contains("metadata"), "{err}");
+    let err = failure(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{public}/redirect?to={to}")}),
+    )
+    .await;
+    assert!(
+        err.starts_with("refused:") && err.contains("metadata"),
+        "{err}"
+    );
     assert_eq!(seen.secrets(), 0, "the internal service was reached");
     tool.shutdown().await;
 }
@@ -58,7 +103,12 @@ async fn subresources_frames_and_fetch_to_refused_addresses_are_blocked() {
     let (ctx, _) = session();
 
     let to = format!("http://{internal}/secret");
-    let text = ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{public}/reach?to={to}")})).await;
+    let text = ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{public}/reach?to={to}")}),
+    )
+    .await;
     assert!(text.contains("blocked"), "{text}");
     let result = poll_result(&tool, &ctx).await;
     assert!(result.starts_with("blocked:"), "{result}");
@@ -66,16 +116,29 @@ async fn subresources_frames_and_fetch_to_refused_addresses_are_blocked() {
 
     // The same page reaching an allowed address works: the guard is what blocked.
     let to = format!("http://{public}/secret");
-    ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{public}/reach?to={to}")})).await;
+    ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{public}/reach?to={to}")}),
+    )
+    .await;
     let result = poll_result(&tool, &ctx).await;
     assert_eq!(result, "leaked: the secret");
-    assert!(public_seen.secrets() >= 2, "fetch, image and frame reached the allowed site");
+    assert!(
+        public_seen.secrets() >= 2,
+        "fetch, image and frame reached the allowed site"
+    );
     tool.shutdown().await;
 }
 
 async fn poll_result(tool: &nexus_tools::BrowserTool, ctx: &nexus_core::ToolContext) -> String {
     for _ in 0..50 {
-        let text = ok(tool, ctx, json!({"action": "extract", "selector": "#result"})).await;
+        let text = ok(
+            tool,
+            ctx,
+            json!({"action": "extract", "selector": "#result"}),
+        )
+        .await;
         if text != "pending" {
             return text;
         }

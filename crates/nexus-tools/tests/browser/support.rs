@@ -28,7 +28,9 @@ pub fn chromium() -> Option<PathBuf> {
             "{CHROMIUM_ENV} is not set: run `eval \"$(scripts/services/chromium.sh)\"` first"
         ),
         _ => {
-            eprintln!("skipped: {CHROMIUM_ENV} is not set (eval \"$(scripts/services/chromium.sh)\")");
+            eprintln!(
+                "skipped: {CHROMIUM_ENV} is not set (eval \"$(scripts/services/chromium.sh)\")"
+            );
             None
         }
     }
@@ -61,7 +63,11 @@ pub fn session() -> (ToolContext, Arc<MemoryArtifacts>) {
 }
 
 /// Calls the tool with `args`.
-pub async fn call(tool: &BrowserTool, ctx: &ToolContext, args: Value) -> Result<ToolOutput, ToolError> {
+pub async fn call(
+    tool: &BrowserTool,
+    ctx: &ToolContext,
+    args: Value,
+) -> Result<ToolOutput, ToolError> {
     tool.execute(ctx.clone(), args).await
 }
 
@@ -128,7 +134,9 @@ async fn show_cookie(headers: HeaderMap) -> Html<String> {
         .get(header::COOKIE)
         .and_then(|c| c.to_str().ok())
         .unwrap_or("none");
-    Html(format!("<!doctype html><title>Cookies</title><p>cookies: {cookie}</p>"))
+    Html(format!(
+        "<!doctype html><title>Cookies</title><p>cookies: {cookie}</p>"
+    ))
 }
 
 /// A page that asks for `to` three ways (fetch, an image, an iframe) and says what fetch got.
