@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::cdp::CdpError;
+use super::guard::PROXY_FRAME;
 use super::page::Page;
 
 /// How long after a click or a typed Enter a navigation may take to start and still be waited
@@ -84,9 +85,14 @@ pub(crate) async fn navigate(
         if let Some(refusal) = document_refusal(page, mark) {
             return Ok(Outcome::error(refusal));
         }
-        return Ok(Outcome::error(format!(
-            "navigation to {url} failed: {error}"
-        )));
+        // The proxy does not know frames: what it saw during this navigation explains it.
+        return Ok(Outcome::error(
+            match page.refusals.since(mark, PROXY_FRAME).pop() {
+                Some(seen) if seen.refused => seen.reason,
+                Some(seen) => format!("navigation to {url} failed: {error} ({})", seen.reason),
+                None => format!("navigation to {url} failed: {error}"),
+            },
+        ));
     }
     let mut notes = Vec::new();
     let same_document = answer.get("loaderId").is_none();

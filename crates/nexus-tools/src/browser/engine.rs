@@ -18,6 +18,7 @@ use super::config::BrowserSettings;
 use super::guard::{self, EVENT_BUFFER, Refusals};
 use super::launch::{self, BrowserProcess, LaunchError};
 use super::page::Page;
+use super::proxy::Proxy;
 use crate::net::NetworkGuard;
 
 /// Why an action could not get a page.
@@ -27,6 +28,8 @@ pub(crate) enum EngineError {
     Launch(#[from] LaunchError),
     #[error("browser: {0}")]
     Cdp(#[from] CdpError),
+    #[error("cannot start the browser's proxy: {0}")]
+    Proxy(String),
     #[error("all {max} browser contexts are busy; try again shortly")]
     Busy { max: usize },
     #[error("the browser tool was shut down")]
@@ -40,6 +43,7 @@ struct Running {
     conn: Arc<Connection>,
     refusals: Arc<Refusals>,
     _guard_task: AbortOnDrop,
+    _proxy: Proxy,
     generation: u64,
 }
 
@@ -199,11 +203,21 @@ impl Engine {
             process.stop(Duration::ZERO).await;
         }
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let process = launch::launch(&self.settings, self.settings.action_timeout).await?;
+        let refusals = Arc::new(Refusals::default());
+        let proxy = Proxy::start(self.guard.clone(), Arc::clone(&refusals))
+            .await
+            .map_err(|e| EngineError::Proxy(e.to_string()))?;
+        let flags = [
+            proxy.chromium_flag(),
+            // Loopback goes through the proxy too (Chromium bypasses it by default).
+            "--proxy-bypass-list=<-loopback>".to_owned(),
+            // WebRTC may not send UDP around the proxy.
+            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp".to_owned(),
+        ];
+        let process = launch::launch(&self.settings, &flags, self.settings.action_timeout).await?;
         let conn = Arc::new(Connection::connect(process.ws_url()).await?);
         let events = conn.subscribe(None, EVENT_BUFFER);
         guard::enable(&conn).await?;
-        let refusals = Arc::new(Refusals::default());
         let guard_task = tokio::spawn(guard::run(
             Arc::clone(&conn),
             events,
@@ -215,6 +229,7 @@ impl Engine {
             conn: Arc::clone(&conn),
             refusals: Arc::clone(&refusals),
             _guard_task: AbortOnDrop(guard_task),
+            _proxy: proxy,
             generation,
         });
         self.start_reaper();

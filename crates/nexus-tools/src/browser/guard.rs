@@ -23,8 +23,10 @@ const CONCURRENT_CHECKS: usize = 32;
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Unread browser events kept (requests beyond it stay paused until their page gives up).
 pub(crate) const EVENT_BUFFER: usize = 4096;
+/// The frame id of what the proxy records (it does not know frames).
+pub(crate) const PROXY_FRAME: &str = "";
 
-/// A request the guard refused.
+/// A request the guard refused, or a connection the proxy could not make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refusal {
     seq: u64,
@@ -34,8 +36,10 @@ pub(crate) struct Refusal {
     pub(crate) document: bool,
     /// The URL (cut to 200 characters).
     pub(crate) url: String,
-    /// Why, starting with `refused:`.
+    /// Why (`refused: …` when the guard refused).
     pub(crate) reason: String,
+    /// Whether the guard refused it (rather than the connection failing).
+    pub(crate) refused: bool,
 }
 
 /// The recent refusals of one browser.
@@ -62,7 +66,15 @@ impl Refusals {
             .collect()
     }
 
-    fn record(&self, frame_id: String, document: bool, url: &str, reason: String) {
+    /// Records a refusal (`refused`) or a failed connection.
+    pub(crate) fn record(
+        &self,
+        frame_id: String,
+        document: bool,
+        url: &str,
+        reason: String,
+        refused: bool,
+    ) {
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         if kept.len() == KEPT {
@@ -74,6 +86,7 @@ impl Refusals {
             document,
             url: url.chars().take(200).collect(),
             reason,
+            refused,
         });
     }
 }
@@ -137,7 +150,13 @@ async fn answer(conn: &Connection, guard: &NetworkGuard, refusals: &Refusals, pa
         Err(reason) => {
             let document = matches!(str_of(&params, "resourceType"), "Document");
             tracing::info!(url, reason, "Browser request refused");
-            refusals.record(str_of(&params, "frameId").to_owned(), document, url, reason);
+            refusals.record(
+                str_of(&params, "frameId").to_owned(),
+                document,
+                url,
+                reason,
+                true,
+            );
             conn.call(
                 None,
                 "Fetch.failRequest",

@@ -176,6 +176,7 @@ fn is_executable(path: &Path) -> bool {
 /// Starts Chromium and waits (at most `within`) for its DevTools socket.
 pub(crate) async fn launch(
     settings: &BrowserSettings,
+    extra: &[String],
     within: Duration,
 ) -> Result<BrowserProcess, LaunchError> {
     let executable = find_executable(settings.executable.as_deref())?;
@@ -198,6 +199,7 @@ pub(crate) async fn launch(
     if settings.no_sandbox {
         command.arg("--no-sandbox");
     }
+    command.args(extra);
     command
         .arg("about:blank")
         .stdin(Stdio::null())

@@ -5,6 +5,7 @@
 //! - `launch`: the Chromium process (its own process group, a temporary profile).
 //! - `cdp`: a minimal DevTools protocol client over the workspace's WebSocket crate.
 //! - `guard`: the SSRF guard inside the browser (CDP Fetch interception of every request).
+//! - `proxy`: the SOCKS5 proxy every browser connection goes through, checked by the guard.
 //! - `engine`: the shared browser, the contexts of sessions, their limits and idle reaping.
 //! - `page`, `actions`: one session's page and what the model asks of it.
 //! - [`tool`]: the [`Tool`](nexus_core::Tool) implementation.
@@ -18,6 +19,7 @@ mod engine;
 mod guard;
 mod launch;
 mod page;
+mod proxy;
 pub mod tool;
 
 pub use config::{BrowserConfig, BrowserConfigError};

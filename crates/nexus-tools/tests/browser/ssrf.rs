@@ -146,3 +146,37 @@ async fn poll_result(tool: &nexus_tools::BrowserTool, ctx: &nexus_core::ToolCont
     }
     panic!("the page's fetch never finished");
 }
+
+/// WebSocket handshakes are requests too: one to a refused address never connects.
+#[tokio::test]
+async fn websocket_to_a_refused_address_is_blocked() {
+    let Some(chromium) = chromium() else { return };
+    let (public, _) = serve_site("127.0.0.2").await;
+    let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal_addr = internal.local_addr().unwrap();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = internal.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let tool = tool(config(chromium), allowing(&["127.0.0.2/32"]));
+    let (ctx, _) = session();
+
+    let to = format!("ws://{internal_addr}/socket");
+    ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{public}/socket?to={to}")}),
+    )
+    .await;
+    let result = poll_result(&tool, &ctx).await;
+    assert!(result.starts_with("blocked"), "{result}");
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the internal service was reached"
+    );
+    tool.shutdown().await;
+}

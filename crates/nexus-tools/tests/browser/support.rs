@@ -151,6 +151,18 @@ fetch("{to}?fetch").then(r => r.text()).then(t => {{ document.getElementById('re
     ))
 }
 
+/// A page that opens a WebSocket to `to` and says whether it opened.
+async fn socket(Query(To { to }): Query<To>) -> Html<String> {
+    Html(format!(
+        r#"<!doctype html><title>Socket</title><p id="result">pending</p>
+<script>
+const ws = new WebSocket("{to}");
+ws.onopen = () => {{ document.getElementById('result').textContent = 'leaked: open'; }};
+ws.onerror = () => {{ document.getElementById('result').textContent = 'blocked: error'; }};
+</script>"#
+    ))
+}
+
 /// The test site.
 pub fn site(seen: Arc<Seen>) -> Router {
     Router::new()
@@ -189,6 +201,7 @@ pub fn site(seen: Arc<Seen>) -> Router {
             get(|Query(To { to }): Query<To>| async move { Redirect::to(&to).into_response() }),
         )
         .route("/reach", get(reach))
+        .route("/socket", get(socket))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such page").into_response() })
         .with_state(seen)
 }
