@@ -37,6 +37,14 @@ async fn navigate_reports_url_title_and_text_and_extract_reads_a_selector() {
     );
     let err = failure(&tool, &ctx, json!({"action": "click", "selector": "##bad"})).await;
     assert!(err.contains("the selector `##bad` failed"), "{err}");
+
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let err = failure(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{closed}/")})).await;
+    assert!(err.contains(&format!("navigation to http://{closed}/ failed")), "{err}");
+    assert!(err.contains(&format!("cannot connect to {closed}")), "{err}");
+    let text = ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/nowhere")})).await;
+    assert!(text.contains("no such page"), "a 404 page is a page: {text}");
     tool.shutdown().await;
 }
 
