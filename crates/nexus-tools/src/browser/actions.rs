@@ -16,8 +16,9 @@ use super::page::Page;
 /// How long after a click or a typed Enter a navigation may take to start and still be waited
 /// for.
 const NAVIGATION_START: Duration = Duration::from_millis(500);
-/// Tallest full-page screenshot, in CSS pixels (taller pages are cut).
-const MAX_FULL_PAGE_HEIGHT: u64 = 16_384;
+/// Largest full-page screenshot, in pixels (taller pages are cut): its PNG must fit in one
+/// DevTools message.
+const MAX_FULL_PAGE_PIXELS: f64 = 12_000_000.0;
 
 /// The result of an action.
 #[derive(Debug, Default)]
@@ -328,8 +329,13 @@ pub(crate) async fn extract(
     Ok(Outcome::ok(out))
 }
 
-/// A PNG of the viewport, or of the whole page (up to 16384 CSS pixels tall).
-pub(crate) async fn screenshot(page: &Page, full_page: bool) -> Result<Outcome, CdpError> {
+/// A PNG of the viewport, or of the whole page (as wide as the viewport, cut at 12 million
+/// pixels).
+pub(crate) async fn screenshot(
+    page: &Page,
+    full_page: bool,
+    viewport_width: u32,
+) -> Result<Outcome, CdpError> {
     let mut params = json!({ "format": "png", "fromSurface": true });
     let mut size = String::from("viewport");
     if full_page {
@@ -342,8 +348,8 @@ pub(crate) async fn screenshot(page: &Page, full_page: bool) -> Result<Outcome, 
                 .ceil()
                 .max(1.0)
         };
-        let width = dim("width").min(4096.0);
-        let height = dim("height").min(MAX_FULL_PAGE_HEIGHT as f64);
+        let width = dim("width").min(f64::from(viewport_width));
+        let height = dim("height").min((MAX_FULL_PAGE_PIXELS / width).floor());
         params["captureBeyondViewport"] = Value::Bool(true);
         params["clip"] = json!({ "x": 0, "y": 0, "width": width, "height": height, "scale": 1 });
         size = format!("full page, {width}x{height} CSS px");

@@ -113,6 +113,15 @@ impl Page {
                     events: task,
                     closed: false,
                 };
+                // Files a page offers for download are refused (they would land on the
+                // server's disk).
+                page.conn
+                    .call(
+                        None,
+                        "Browser.setDownloadBehavior",
+                        json!({ "behavior": "deny", "browserContextId": page.context_id }),
+                    )
+                    .await?;
                 page.call("Page.enable", json!({})).await?;
                 page.call(
                     "Emulation.setDeviceMetricsOverride",

@@ -189,7 +189,10 @@ impl BrowserTool {
                 Action::Extract { selector } => {
                     actions::extract(page, selector.as_deref(), max).await
                 }
-                Action::Screenshot { full_page } => actions::screenshot(page, *full_page).await,
+                Action::Screenshot { full_page } => {
+                    let width = self.engine.settings().viewport_width;
+                    actions::screenshot(page, *full_page, width).await
+                }
             }
         };
         match bounded(ctx, work_deadline, act).await {

@@ -39,12 +39,34 @@ async fn navigate_reports_url_title_and_text_and_extract_reads_a_selector() {
     assert!(err.contains("the selector `##bad` failed"), "{err}");
 
     // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let err = failure(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{closed}/")})).await;
-    assert!(err.contains(&format!("navigation to http://{closed}/ failed")), "{err}");
-    assert!(err.contains(&format!("cannot connect to {closed}")), "{err}");
-    let text = ok(&tool, &ctx, json!({"action": "navigate", "url": format!("http://{addr}/nowhere")})).await;
-    assert!(text.contains("no such page"), "a 404 page is a page: {text}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = failure(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{closed}/")}),
+    )
+    .await;
+    assert!(
+        err.contains(&format!("navigation to http://{closed}/ failed")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("cannot connect to {closed}")),
+        "{err}"
+    );
+    let text = ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/nowhere")}),
+    )
+    .await;
+    assert!(
+        text.contains("no such page"),
+        "a 404 page is a page: {text}"
+    );
     tool.shutdown().await;
 }
 
@@ -188,17 +210,43 @@ async fn screenshot_is_a_png_of_the_page() {
     let bytes = artifacts.bytes(&attachment.storage_key).unwrap();
     assert_eq!(attachment.size, bytes.len() as u64);
 
+    let (width, height, middle) = decode(&bytes);
+    assert_eq!((width, height), (800, 600));
+    assert_eq!(middle, [255, 0, 0], "the page's red background");
+
+    ok(
+        &tool,
+        &ctx,
+        json!({"action": "navigate", "url": format!("http://{addr}/tall")}),
+    )
+    .await;
+    let out = crate::support::call(
+        &tool,
+        &ctx,
+        json!({"action": "screenshot", "full_page": true}),
+    )
+    .await
+    .unwrap();
+    assert!(out.content.contains("full page"), "{}", out.content);
+    let (width, height, middle) =
+        decode(&artifacts.bytes(&out.attachments[0].storage_key).unwrap());
+    assert_eq!((width, height), (800, 2000));
+    assert_eq!(middle, [255, 0, 0]);
+    tool.shutdown().await;
+}
+
+/// Width, height and the colour of the middle pixel of a PNG.
+fn decode(bytes: &[u8]) -> (u32, u32, [u8; 3]) {
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes.to_vec()));
     let mut reader = decoder.read_info().unwrap();
     let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
     let frame = reader.next_frame(&mut pixels).unwrap();
-    assert_eq!((frame.width, frame.height), (800, 600));
     let channels = frame.line_size / frame.width as usize;
-    let middle = (300 * frame.width as usize + 400) * channels;
-    assert_eq!(
-        &pixels[middle..middle + 3],
-        &[255, 0, 0],
-        "the page's red background"
-    );
-    tool.shutdown().await;
+    let at =
+        ((frame.height / 2) as usize * frame.width as usize + frame.width as usize / 2) * channels;
+    (
+        frame.width,
+        frame.height,
+        [pixels[at], pixels[at + 1], pixels[at + 2]],
+    )
 }

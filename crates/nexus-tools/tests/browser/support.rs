@@ -169,6 +169,10 @@ pub fn site(seen: Arc<Seen>) -> Router {
         .route("/", get(|| async { Html(HOME) }))
         .route("/red", get(|| async { Html(RED) }))
         .route(
+            "/tall",
+            get(|| async { Html(RED.replace("height: 100%", "height: 2000px")) }),
+        )
+        .route(
             "/long",
             get(|| async {
                 Html(format!(
