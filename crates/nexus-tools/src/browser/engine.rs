@@ -29,12 +29,18 @@ pub(crate) enum EngineError {
     #[error("browser: {0}")]
     Cdp(#[from] CdpError),
     #[error("cannot start the browser's proxy: {0}")]
-    Proxy(String),
+    Proxy(#[source] std::io::Error),
     #[error("all {max} browser contexts are busy; try again shortly")]
     Busy { max: usize },
     #[error("the browser tool was shut down")]
     Shut,
+    #[error("starting the browser was interrupted")]
+    Interrupted,
 }
+
+/// What a page needs of the running browser: its connection, its record of refusals, and
+/// which launch it is.
+type Handles = (Arc<Connection>, Arc<Refusals>, u64);
 
 /// A running browser.
 #[derive(Debug)]
@@ -187,11 +193,29 @@ impl Engine {
         Ok(Lease { page, slot })
     }
 
-    /// The running browser, launched if there is none or it died.
-    async fn browser(
-        self: &Arc<Self>,
-    ) -> Result<(Arc<Connection>, Arc<Refusals>, u64), EngineError> {
+    /// The running browser, launched if there is none or it died. The launch runs in a task
+    /// of its own: a caller that gives up (deadline, cancellation) does not waste it, the next
+    /// call finds the browser started.
+    async fn browser(self: &Arc<Self>) -> Result<Handles, EngineError> {
+        {
+            let running = self.running.lock().await;
+            if let Some(r) = running.as_ref().filter(|r| !r.conn.is_closed()) {
+                return Ok((Arc::clone(&r.conn), Arc::clone(&r.refusals), r.generation));
+            }
+        }
+        let engine = Arc::clone(self);
+        tokio::spawn(async move { engine.start().await })
+            .await
+            .map_err(|_| EngineError::Interrupted)?
+    }
+
+    /// Starts the browser unless one runs (started by a concurrent call).
+    async fn start(self: &Arc<Self>) -> Result<Handles, EngineError> {
         let mut running = self.running.lock().await;
+        // Checked under the lock shutdown takes too: no browser starts after it.
+        if self.shut.load(Ordering::SeqCst) {
+            return Err(EngineError::Shut);
+        }
         if let Some(r) = running.as_ref() {
             if !r.conn.is_closed() {
                 return Ok((Arc::clone(&r.conn), Arc::clone(&r.refusals), r.generation));
@@ -206,7 +230,7 @@ impl Engine {
         let refusals = Arc::new(Refusals::default());
         let proxy = Proxy::start(self.guard.clone(), Arc::clone(&refusals))
             .await
-            .map_err(|e| EngineError::Proxy(e.to_string()))?;
+            .map_err(EngineError::Proxy)?;
         let flags = [
             proxy.chromium_flag(),
             // Loopback goes through the proxy too (Chromium bypasses it by default).
@@ -325,21 +349,41 @@ impl Engine {
                 page.close().await;
             }
         }
-        let Some(running) = self.running.lock().await.take() else {
+        if let Some(running) = self.running.lock().await.take() {
+            stop(running).await;
+            tracing::info!("Browser stopped");
+        }
+    }
+
+    /// Stops the browser when no session has a context any more (all were closed as idle);
+    /// the next call starts it again.
+    async fn stop_if_unused(&self) {
+        let mut running = self.running.lock().await;
+        // Under the browser's lock: a call that needs the browser registers its session
+        // before taking that lock, so it is either seen here or starts a new browser.
+        if running.is_none() || !self.slots().is_empty() {
             return;
-        };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            running.conn.call(None, "Browser.close", json!({})),
-        )
-        .await;
-        let Running { process, .. } = running;
-        process.stop(Duration::from_secs(3)).await;
-        tracing::info!("Browser stopped");
+        }
+        if let Some(unused) = running.take() {
+            stop(unused).await;
+            tracing::info!("Browser stopped: unused");
+        }
     }
 }
 
-/// Closes the pages of sessions idle for longer than the idle timeout.
+/// Asks the browser to exit, then kills what is left of its process group.
+async fn stop(running: Running) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        running.conn.call(None, "Browser.close", json!({})),
+    )
+    .await;
+    let Running { process, .. } = running;
+    process.stop(Duration::from_secs(3)).await;
+}
+
+/// Closes the pages of sessions idle for longer than the idle timeout, then the browser once
+/// no session has a page.
 async fn reap(engine: Weak<Engine>, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
@@ -370,5 +414,6 @@ async fn reap(engine: Weak<Engine>, every: Duration) {
                 slots.remove(&session);
             }
         }
+        engine.stop_if_unused().await;
     }
 }

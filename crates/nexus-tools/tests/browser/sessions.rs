@@ -54,6 +54,7 @@ async fn idle_context_is_closed_and_its_cookies_forgotten() {
     )
     .await;
     assert_eq!(tool.open_contexts(), 1);
+    let pid = tool.browser_pid().await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while tool.open_contexts() > 0 {
         assert!(
@@ -62,6 +63,15 @@ async fn idle_context_is_closed_and_its_cookies_forgotten() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // With no context left, the browser itself stops; the next call starts it again.
+    while tool.browser_pid().await.is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "unused browser still running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(crate::support::processes_in_group(pid).is_empty());
     let text = ok(
         &tool,
         &ctx,

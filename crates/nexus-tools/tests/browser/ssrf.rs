@@ -47,6 +47,7 @@ async fn default_guard_refuses_loopback_and_non_web_urls() {
         );
     }
     assert_eq!(seen.secrets(), 0);
+    assert_eq!(tool.browser_pid().await, None, "refused before the browser is asked");
     tool.shutdown().await;
 }
 
