@@ -244,7 +244,7 @@ pub(crate) async fn type_text(
         Err(exception) => return Ok(bad_selector(selector, &exception)),
     }
     let (typed, enter) = match text.strip_suffix('\n') {
-        Some(rest) => (rest, true),
+        Some(rest) => (rest.strip_suffix('\r').unwrap_or(rest), true),
         None => (text, false),
     };
     page.call("Input.insertText", json!({ "text": typed }))

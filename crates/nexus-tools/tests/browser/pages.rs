@@ -67,6 +67,10 @@ async fn navigate_reports_url_title_and_text_and_extract_reads_a_selector() {
         text.contains("no such page"),
         "a 404 page is a page: {text}"
     );
+    // Host names go to the proxy unresolved and are resolved there.
+    let url = format!("http://localhost:{}/", addr.port());
+    let text = ok(&tool, &ctx, json!({"action": "navigate", "url": url})).await;
+    assert!(text.contains("Title: Test page"), "{text}");
     tool.shutdown().await;
 }
 

@@ -47,7 +47,11 @@ async fn default_guard_refuses_loopback_and_non_web_urls() {
         );
     }
     assert_eq!(seen.secrets(), 0);
-    assert_eq!(tool.browser_pid().await, None, "refused before the browser is asked");
+    assert_eq!(
+        tool.browser_pid().await,
+        None,
+        "refused before the browser is asked"
+    );
     tool.shutdown().await;
 }
 
