@@ -29,7 +29,7 @@ pub struct BrowserConfig {
     /// refuses to start as root with its sandbox on).
     pub no_sandbox: Option<bool>,
     /// Seconds a session's browser context (its page, cookies and storage) may stay unused
-    /// before it is closed. Default 300.
+    /// before it is closed; once no context is left, Chromium itself is stopped. Default 300.
     pub idle_timeout_secs: u64,
     /// Seconds one action (navigate, click, type, extract, screenshot) may take, including
     /// starting the browser; never more than the tool call's own deadline. Default 20.
