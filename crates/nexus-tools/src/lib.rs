@@ -7,11 +7,16 @@
 //!   link-local, cloud-metadata and other non-public addresses are refused after DNS
 //!   resolution and on every redirect, unless the operator allowlists them.
 //! - [`testing`]: in-memory stand-ins for tests.
+//! - `browser` (feature `browser`): the headless Chromium tool.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod executor;
 pub mod net;
 pub mod testing;
 
+#[cfg(feature = "browser")]
+pub use browser::{BrowserConfig, BrowserConfigError, BrowserTool};
 pub use executor::{
     SOURCE_PREFIX, SOURCE_SEPARATOR, ToolLimits, ToolRegistry, ToolSource, cap_output,
     check_arguments, execute, narrow,
