@@ -6,12 +6,15 @@
 //! - [`net`]: the network guard every tool that reaches out uses: loopback, private,
 //!   link-local, cloud-metadata and other non-public addresses are refused after DNS
 //!   resolution and on every redirect, unless the operator allowlists them.
+//! - `firecracker` (feature `firecracker`): the code sandbox in Firecracker microVMs.
 //! - [`testing`]: in-memory stand-ins for tests.
 //! - `browser` (feature `browser`): the headless Chromium tool.
 
 #[cfg(feature = "browser")]
 pub mod browser;
 pub mod executor;
+#[cfg(feature = "firecracker")]
+pub mod firecracker;
 pub mod net;
 pub mod testing;
 
@@ -21,4 +24,6 @@ pub use executor::{
     SOURCE_PREFIX, SOURCE_SEPARATOR, ToolLimits, ToolRegistry, ToolSource, cap_output,
     check_arguments, execute, narrow,
 };
+#[cfg(feature = "firecracker")]
+pub use firecracker::{FirecrackerConfig, FirecrackerConfigError, FirecrackerSandbox};
 pub use net::{Cidr, GuardError, NetworkGuard, Refused, classify};
