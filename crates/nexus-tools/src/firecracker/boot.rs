@@ -22,6 +22,8 @@ pub(crate) const GUEST_CID: u32 = 3;
 /// Pause between two vsock handshake attempts while the guest boots.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
 const MIB: u64 = 1024 * 1024;
+/// How long a failed exchange waits to see whether the VM died.
+const EXIT_WAIT: Duration = Duration::from_millis(500);
 
 /// vCPUs for a CPU share: rounded up, between 1 and 32 (Firecracker's range).
 pub(crate) fn vcpu_count(cpus: f64) -> u32 {
@@ -135,8 +137,10 @@ pub(crate) async fn boot(
                     message: err.to_string(),
                 });
             }
-            Ok(Err(err @ ApiError::Transport { .. })) => return Err(died(vmm, &err.to_string())),
-            Err(_) => return Err(died(vmm, &format!("PUT {path} got no answer in time"))),
+            Ok(Err(err @ ApiError::Transport { .. })) => {
+                return Err(died(vmm, &err.to_string()).await);
+            }
+            Err(_) => return Err(died(vmm, &format!("PUT {path} got no answer in time")).await),
         }
     }
     drop::<ApiClient>(api);
@@ -146,7 +150,7 @@ pub(crate) async fn boot(
         tokio::select! {
             () = cancel.cancelled() => return Err(SandboxError::Cancelled),
             status = vmm.wait_exit() => {
-                return Err(SandboxError::Failed { message: vmm.describe_exit(status) });
+                return Err(SandboxError::Failed { message: vmm.describe_exit(status).await });
             }
             () = tokio::time::sleep_until(deadline) => {
                 return Err(SandboxError::Failed {
@@ -181,11 +185,13 @@ fn start_error(err: StartError, settings: &Settings) -> SandboxError {
     }
 }
 
-/// A failure while talking to a VM: its exit and output when it died, `what` otherwise.
-pub(crate) fn died(vmm: &mut Vmm, what: &str) -> SandboxError {
-    let message = match vmm.try_exit() {
-        Some(status) => format!("{what}: {}", vmm.describe_exit(status)),
-        None => what.to_owned(),
+/// A failure while talking to a VM: with its exit and output when it died (a dying VM closes
+/// its sockets a moment before it is seen to exit), `what` alone otherwise.
+pub(crate) async fn died(vmm: &mut Vmm, what: &str) -> SandboxError {
+    let exit = tokio::time::timeout(EXIT_WAIT, vmm.wait_exit()).await;
+    let message = match exit {
+        Ok(status) => format!("{what}: {}", vmm.describe_exit(status).await),
+        Err(_) => what.to_owned(),
     };
     SandboxError::Failed { message }
 }

@@ -95,12 +95,14 @@ impl FirecrackerSandbox {
         tokio::select! {
             () = cancel.cancelled() => return Err(SandboxError::Cancelled),
             status = vmm.wait_exit() => return Err(SandboxError::Failed {
-                message: format!("while sending the job: {}", vmm.describe_exit(status)),
+                message: format!("while sending the job: {}", vmm.describe_exit(status).await),
             }),
             sent = send => match sent {
                 Ok(Ok(())) => {}
-                Ok(Err(err)) => return Err(boot::died(vmm, &format!("sending the job: {err}"))),
-                Err(_) => return Err(boot::died(vmm, "the guest agent did not take the job in time")),
+                Ok(Err(err)) => return Err(boot::died(vmm, &format!("sending the job: {err}")).await),
+                Err(_) => {
+                    return Err(boot::died(vmm, "the guest agent did not take the job in time").await);
+                }
             },
         }
         let started = Instant::now();
@@ -113,7 +115,7 @@ impl FirecrackerSandbox {
         let frame = tokio::select! {
             () = cancel.cancelled() => return Err(SandboxError::Cancelled),
             status = vmm.wait_exit() => return Err(SandboxError::Failed {
-                message: format!("while the job ran: {}", vmm.describe_exit(status)),
+                message: format!("while the job ran: {}", vmm.describe_exit(status).await),
             }),
             frame = read => frame,
         };
@@ -122,7 +124,7 @@ impl FirecrackerSandbox {
             Ok(Err(err @ ChannelError::TooLarge { .. })) => Err(SandboxError::Failed {
                 message: err.to_string(),
             }),
-            Ok(Err(err)) => Err(boot::died(vmm, &format!("reading the result: {err}"))),
+            Ok(Err(err)) => Err(boot::died(vmm, &format!("reading the result: {err}")).await),
             Err(_) => {
                 tracing::debug!(pid = ?vmm.pid(), "Guest did not answer by the wall time: killing the VM");
                 Ok(ExecResult {

@@ -21,6 +21,8 @@ use super::api::ApiClient;
 const TAIL_BYTES: usize = 2048;
 /// How often the API socket is polled while Firecracker starts.
 const SOCKET_POLL: Duration = Duration::from_millis(5);
+/// How long an exit message waits for the last output.
+const DRAIN_WAIT: Duration = Duration::from_millis(300);
 /// How long teardown waits for the killed process to be reaped.
 const REAP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -53,6 +55,7 @@ pub(crate) struct Vmm {
     pub(crate) api_sock: PathBuf,
     pub(crate) vsock: PathBuf,
     tail: Arc<Mutex<Tail>>,
+    drains: Vec<tokio::task::JoinHandle<()>>,
     exit: Option<ExitStatus>,
 }
 
@@ -83,11 +86,12 @@ impl Vmm {
             .and_then(|pid| i32::try_from(pid).ok())
             .map(Pid::from_raw);
         let tail = Arc::new(Mutex::new(Tail::default()));
+        let mut drains = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(drain(stdout, Arc::clone(&tail)));
+            drains.push(tokio::spawn(drain(stdout, Arc::clone(&tail))));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(drain(stderr, Arc::clone(&tail)));
+            drains.push(tokio::spawn(drain(stderr, Arc::clone(&tail))));
         }
         Ok(Vmm {
             child,
@@ -95,6 +99,7 @@ impl Vmm {
             api_sock,
             vsock,
             tail,
+            drains,
             exit: None,
         })
     }
@@ -108,7 +113,7 @@ impl Vmm {
     pub(crate) async fn connect_api(&mut self, deadline: Instant) -> Result<ApiClient, StartError> {
         loop {
             if let Some(status) = self.try_exit() {
-                return Err(StartError::Exited(self.describe_exit(status)));
+                return Err(StartError::Exited(self.describe_exit(status).await));
             }
             if self.api_sock.exists() {
                 if let Ok(client) = ApiClient::connect(&self.api_sock).await {
@@ -145,8 +150,11 @@ impl Vmm {
         }
     }
 
-    /// `exit status: 1; console: …` for error messages.
-    pub(crate) fn describe_exit(&self, status: ExitStatus) -> String {
+    /// `firecracker exited (exit status: 1); last output: …` for error messages, once the
+    /// last output is read (or after a short wait: the guest may still hold the pipes).
+    pub(crate) async fn describe_exit(&mut self, status: ExitStatus) -> String {
+        let drains = std::mem::take(&mut self.drains);
+        let _ = tokio::time::timeout(DRAIN_WAIT, futures_join(drains)).await;
         let tail = self.tail();
         if tail.is_empty() {
             format!("firecracker exited ({status})")
@@ -194,6 +202,12 @@ impl Drop for Vmm {
         // `kill_on_drop` child in the background. Members of its group may outlive it.
         self.kill();
         self.remove_sockets();
+    }
+}
+
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for handle in handles {
+        let _ = handle.await;
     }
 }
 
