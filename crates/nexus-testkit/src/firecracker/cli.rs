@@ -2,6 +2,7 @@
 //! `--config-file FILE` (configure and start without API calls), `--no-api`; the other real
 //! flags are accepted and ignored; anything else is refused like Firecracker does (exit 153).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -109,7 +110,7 @@ pub async fn run(argv: Vec<String>) -> i32 {
         }
     };
     if args.version {
-        println!("Firecracker v{}", config.version);
+        let _ = writeln!(std::io::stdout(), "Firecracker v{}", config.version);
         return 0;
     }
     let id = args.id.unwrap_or_else(|| "anonymous-instance".to_owned());
@@ -141,11 +142,11 @@ pub async fn run(argv: Vec<String>) -> i32 {
             return EXIT_GENERIC;
         }
     };
-    if let Some(file) = args.config_file {
-        if let Err(message) = configure_from_file(&fake, &file) {
-            eprintln!("Configuration for VMM from one single json failed: {message}");
-            return EXIT_GENERIC;
-        }
+    if let Some(file) = args.config_file
+        && let Err(message) = configure_from_file(&fake, &file)
+    {
+        eprintln!("Configuration for VMM from one single json failed: {message}");
+        return EXIT_GENERIC;
     }
     let code = fake.exited().await;
     // A process that exits leaves its sockets behind; the in-process fake's drop removes them,

@@ -2,6 +2,7 @@
 //! program starts on the host in a directory of its own (its console, like a guest's serial
 //! console, is the fake's stdout); without a root device the "kernel" panics and the VM exits.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -32,7 +33,10 @@ pub(crate) async fn boot(shared: Arc<Shared>) {
     if !has_root {
         // What a Linux guest does without a root file system; with `panic=1 reboot=k` it
         // reboots, and Firecracker exits when its guest reboots.
-        println!("Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)");
+        let _ = writeln!(
+            std::io::stdout(),
+            "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+        );
         shared.exit(0);
         return;
     }

@@ -341,7 +341,7 @@ impl Vmm {
         }
         let huge_pages = config.huge_pages.unwrap_or_else(|| "None".to_owned());
         let divisor = if huge_pages == "2M" { 2 } else { 1 };
-        if config.mem_size_mib == 0 || config.mem_size_mib % divisor != 0 {
+        if config.mem_size_mib == 0 || !config.mem_size_mib.is_multiple_of(divisor) {
             return Answer::fault(
                 "Machine config error: The memory size (MiB) is either 0, or not a multiple of \
                  the configured page size.",

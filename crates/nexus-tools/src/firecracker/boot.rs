@@ -80,7 +80,7 @@ pub(crate) fn api_sequence(
         ),
     ];
     if network {
-        let tap = settings.tap_device.as_deref().ok_or_else(|| no_tap())?;
+        let tap = settings.tap_device.as_deref().ok_or_else(no_tap)?;
         calls.push((
             "/network-interfaces/eth0".to_owned(),
             json!({ "iface_id": "eth0", "host_dev_name": tap, "guest_mac": settings.guest_mac }),

@@ -156,13 +156,13 @@ impl TryFrom<FirecrackerConfig> for Settings {
         if config.max_vms == 0 {
             return Err(invalid("max_vms", "must be at least 1"));
         }
-        if let Some(tap) = &config.tap_device {
-            if tap.is_empty() || tap.len() > 15 || tap.contains('/') {
-                return Err(invalid(
-                    "tap_device",
-                    "must be a network interface name (1 to 15 bytes)",
-                ));
-            }
+        if let Some(tap) = &config.tap_device
+            && (tap.is_empty() || tap.len() > 15 || tap.contains('/'))
+        {
+            return Err(invalid(
+                "tap_device",
+                "must be a network interface name (1 to 15 bytes)",
+            ));
         }
         if !valid_mac(&config.guest_mac) {
             return Err(invalid("guest_mac", "must look like 06:00:AC:10:00:02"));

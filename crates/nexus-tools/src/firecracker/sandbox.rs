@@ -199,15 +199,15 @@ impl Sandbox for FirecrackerSandbox {
         std::fs::create_dir_all(&settings.run_dir).map_err(|e| SandboxError::Unavailable {
             message: format!("cannot create run_dir {}: {e}", settings.run_dir.display()),
         })?;
-        if let Some(tap) = &settings.tap_device {
-            if !Path::new("/sys/class/net").join(tap).exists() {
-                return Err(SandboxError::Unavailable {
-                    message: format!(
-                        "the tap device {tap} does not exist: create it \
-                         (`ip tuntap add {tap} mode tap`) or unset `tap_device`"
-                    ),
-                });
-            }
+        if let Some(tap) = &settings.tap_device
+            && !Path::new("/sys/class/net").join(tap).exists()
+        {
+            return Err(SandboxError::Unavailable {
+                message: format!(
+                    "the tap device {tap} does not exist: create it \
+                     (`ip tuntap add {tap} mode tap`) or unset `tap_device`"
+                ),
+            });
         }
         Ok(())
     }

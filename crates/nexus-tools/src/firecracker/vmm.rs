@@ -115,10 +115,10 @@ impl Vmm {
             if let Some(status) = self.try_exit() {
                 return Err(StartError::Exited(self.describe_exit(status).await));
             }
-            if self.api_sock.exists() {
-                if let Ok(client) = ApiClient::connect(&self.api_sock).await {
-                    return Ok(client);
-                }
+            if self.api_sock.exists()
+                && let Ok(client) = ApiClient::connect(&self.api_sock).await
+            {
+                return Ok(client);
             }
             if Instant::now() >= deadline {
                 return Err(StartError::Timeout);
@@ -173,10 +173,10 @@ impl Vmm {
     /// Kills the process group, reaps the process and removes the sockets.
     pub(crate) async fn teardown(mut self) {
         self.kill();
-        if self.exit.is_none() {
-            if let Ok(Ok(status)) = tokio::time::timeout(REAP_TIMEOUT, self.child.wait()).await {
-                self.exit = Some(status);
-            }
+        if self.exit.is_none()
+            && let Ok(Ok(status)) = tokio::time::timeout(REAP_TIMEOUT, self.child.wait()).await
+        {
+            self.exit = Some(status);
         }
         self.remove_sockets();
     }
