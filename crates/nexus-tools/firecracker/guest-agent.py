@@ -142,8 +142,11 @@ def prepare_work_dir(args, limits, user):
 
 def release_work_dir(args):
     work = args.work_dir
-    if args.tmpfs and os.path.ismount(work):
-        subprocess.run(["umount", "-l", work], check=False)
+    if args.tmpfs:
+        # The mount point stays (the root file system is read-only); the tmpfs goes.
+        if os.path.ismount(work):
+            subprocess.run(["umount", "-l", work], check=False)
+        return
     if os.path.lexists(work):
         if os.path.isdir(work) and not os.path.islink(work):
             shutil.rmtree(work, ignore_errors=True)

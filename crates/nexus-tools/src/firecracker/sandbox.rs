@@ -62,9 +62,7 @@ impl FirecrackerSandbox {
         let binary = settings
             .resolve_binary()
             .ok_or_else(|| missing_binary(&settings.binary))?;
-        std::fs::create_dir_all(&settings.run_dir).map_err(|e| SandboxError::Unavailable {
-            message: format!("cannot create run_dir {}: {e}", settings.run_dir.display()),
-        })?;
+        create_run_dir(&settings.run_dir)?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut vmm =
             Vmm::spawn(&binary, &settings.run_dir, &id).map_err(|e| SandboxError::Unavailable {
@@ -148,6 +146,19 @@ fn missing_binary(binary: &Path) -> SandboxError {
     }
 }
 
+/// Creates the run directory private to this user: whoever can reach an API socket controls
+/// the VM behind it.
+fn create_run_dir(run_dir: &Path) -> Result<(), SandboxError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(run_dir)
+        .map_err(|e| SandboxError::Unavailable {
+            message: format!("cannot create run_dir {}: {e}", run_dir.display()),
+        })
+}
+
 fn check_kvm() -> Result<(), SandboxError> {
     match std::fs::OpenOptions::new()
         .read(true)
@@ -196,9 +207,7 @@ impl Sandbox for FirecrackerSandbox {
         if settings.require_kvm {
             check_kvm()?;
         }
-        std::fs::create_dir_all(&settings.run_dir).map_err(|e| SandboxError::Unavailable {
-            message: format!("cannot create run_dir {}: {e}", settings.run_dir.display()),
-        })?;
+        create_run_dir(&settings.run_dir)?;
         if let Some(tap) = &settings.tap_device
             && !Path::new("/sys/class/net").join(tap).exists()
         {
