@@ -14,13 +14,14 @@
 //! enforce vCPU or memory sizes, create tap devices, snapshots, balloon, MMDS, metrics, logger.
 //!
 //! Modules: `config` (guest and faults, also from `FAKE_FIRECRACKER_*`), `vmm` (the API state
-//! machine and its answers), `server` (the HTTP server and effects), `guest` (boot),
+//! machine and its answers), `resources` (request bodies), `server` (the HTTP server and effects), `guest` (boot),
 //! `vsock` (the host side of vsock), `cli` (Firecracker's command line, for the
 //! `fake-firecracker` process). This module must never contain client code.
 
 mod cli;
 mod config;
 mod guest;
+mod resources;
 mod server;
 mod vmm;
 mod vsock;

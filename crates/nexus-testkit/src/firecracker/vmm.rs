@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::resources::{
+    ActionInfo, ActionType, BootSource, Drive, MachineConfig, NetworkInterface, VsockConfig,
+};
+
 /// *Verbatim* (`VmmActionError::OperationNotSupportedPostBoot`).
 pub(crate) const NOT_AFTER_BOOT: &str =
     "The requested operation is not supported after starting the microVM.";
@@ -36,93 +40,6 @@ impl InstanceState {
             InstanceState::Running => "Running",
         }
     }
-}
-
-/// `PUT /boot-source` (`BootSourceConfig`, unknown fields refused).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BootSource {
-    pub(crate) kernel_image_path: String,
-    #[allow(dead_code)]
-    pub(crate) initrd_path: Option<String>,
-    #[allow(dead_code)]
-    pub(crate) boot_args: Option<String>,
-}
-
-/// `PUT /drives/{id}` (virtio-block fields).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Drive {
-    pub(crate) drive_id: String,
-    pub(crate) path_on_host: Option<String>,
-    pub(crate) is_root_device: bool,
-    #[allow(dead_code)]
-    pub(crate) partuuid: Option<String>,
-    #[allow(dead_code)]
-    pub(crate) is_read_only: Option<bool>,
-    #[allow(dead_code)]
-    pub(crate) cache_type: Option<String>,
-    #[allow(dead_code)]
-    pub(crate) io_engine: Option<String>,
-    #[allow(dead_code)]
-    pub(crate) rate_limiter: Option<Value>,
-    #[allow(dead_code)]
-    pub(crate) socket: Option<String>,
-}
-
-/// `PUT /machine-config` (`MachineConfig`, unknown fields refused).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MachineConfig {
-    vcpu_count: u8,
-    mem_size_mib: usize,
-    #[serde(default)]
-    smt: bool,
-    #[serde(default)]
-    cpu_template: Option<String>,
-    #[serde(default)]
-    track_dirty_pages: bool,
-    #[serde(default)]
-    huge_pages: Option<String>,
-}
-
-/// `PUT /vsock` (`VsockDeviceConfig`; `vsock_id` is deprecated and optional).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VsockConfig {
-    #[allow(dead_code)]
-    vsock_id: Option<String>,
-    guest_cid: u32,
-    uds_path: String,
-}
-
-/// `PUT /network-interfaces/{id}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NetworkInterface {
-    iface_id: String,
-    host_dev_name: String,
-    #[allow(dead_code)]
-    guest_mac: Option<String>,
-    #[allow(dead_code)]
-    mtu: Option<u32>,
-    #[allow(dead_code)]
-    rx_rate_limiter: Option<Value>,
-    #[allow(dead_code)]
-    tx_rate_limiter: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActionInfo {
-    action_type: ActionType,
-}
-
-#[derive(Debug, Deserialize)]
-enum ActionType {
-    FlushMetrics,
-    InstanceStart,
-    SendCtrlAltDel,
 }
 
 /// What the server does after answering.
