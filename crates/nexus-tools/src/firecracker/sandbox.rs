@@ -68,7 +68,7 @@ impl FirecrackerSandbox {
             Vmm::spawn(&binary, &settings.run_dir, &id).map_err(|e| SandboxError::Unavailable {
                 message: format!("cannot start {}: {e}", binary.display()),
             })?;
-        tracing::debug!(vm = %id, pid = ?vmm.pid(), "Firecracker started");
+        tracing::debug!(vm = %id, pid = ?vmm.pid(), session = ?request.session, "Firecracker started");
         let outcome = self.drive(&mut vmm, request, job, cancel).await;
         vmm.teardown().await;
         tracing::debug!(vm = %id, ok = outcome.is_ok(), "Firecracker torn down");

@@ -26,12 +26,18 @@ pub fn guest_agent() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("firecracker/guest-agent.py")
 }
 
-fn python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
+/// The interpreter of the guest agent: Python 3 is part of the test environment, like it is
+/// part of the rootfs.
+fn python() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let candidates = std::iter::once(PathBuf::from("/usr/bin/python3"))
+        .chain(std::env::split_paths(&path).map(|dir| dir.join("python3")));
+    for candidate in candidates {
+        if candidate.is_file() {
+            return candidate;
+        }
     }
+    panic!("the Firecracker tests need python3 (it runs the guest agent): install python3");
 }
 
 /// One test's world: a directory with a kernel and rootfs stand-in, the run directory, the
@@ -47,7 +53,7 @@ impl Harness {
     pub fn new(fake_env: &[(&str, &str)]) -> Harness {
         let mut vars: Vec<(String, String)> = vec![(
             "GUEST".to_owned(),
-            format!("{} {}", python(), guest_agent().display()),
+            format!("{} {}", python().display(), guest_agent().display()),
         )];
         vars.extend(
             fake_env
@@ -65,7 +71,7 @@ impl Harness {
     /// A harness whose `binary` is a wrapper script that starts the fake as its child instead
     /// of replacing itself with it: killing the spawned process alone would leave the fake.
     pub fn behind_a_wrapper() -> Harness {
-        let guest = format!("{} {}", python(), guest_agent().display());
+        let guest = format!("{} {}", python().display(), guest_agent().display());
         Self::with_vars(vec![("GUEST".to_owned(), guest)], false)
     }
 
