@@ -9,8 +9,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
@@ -84,7 +83,7 @@ impl Vmm {
         let pgid = child
             .id()
             .and_then(|pid| i32::try_from(pid).ok())
-            .map(Pid::from_raw);
+            .and_then(Pid::from_raw);
         let tail = Arc::new(Mutex::new(Tail::default()));
         let mut drains = Vec::new();
         if let Some(stdout) = child.stdout.take() {
@@ -106,7 +105,7 @@ impl Vmm {
 
     /// The process id (for logs and tests).
     pub(crate) fn pid(&self) -> Option<u32> {
-        self.pgid.and_then(|p| u32::try_from(p.as_raw()).ok())
+        self.pgid.and_then(|p| u32::try_from(p.as_raw_pid()).ok())
     }
 
     /// Connects to the API once the socket is served, watching for an early exit.
@@ -184,7 +183,7 @@ impl Vmm {
     fn kill(&mut self) {
         if let Some(pgid) = self.pgid {
             // The group outlives its leader while any member lives: kill it even after an exit.
-            let _ = killpg(pgid, Signal::SIGKILL);
+            let _ = kill_process_group(pgid, Signal::KILL);
         }
         let _ = self.child.start_kill();
     }
