@@ -9,6 +9,8 @@
 //! - [`testing`]: in-memory stand-ins for tests.
 
 pub mod executor;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod net;
 pub mod testing;
 
