@@ -55,7 +55,7 @@ pub(crate) async fn supervise(shared: Arc<Shared>, stop: CancellationToken) {
             server = %settings.name,
             kind = ?failure.kind,
             error = %failure.message,
-            exit_status = failure.exit_status.as_deref().unwrap_or("-"),
+            exit_status = %failure.exit_status.as_deref().unwrap_or("-"),
             stderr = %tail.join(" | "),
             restarts,
             retry_in_secs = delay.as_secs(),
