@@ -145,6 +145,16 @@ impl Process {
     }
 }
 
+impl Drop for Process {
+    fn drop(&mut self) {
+        // A process dropped while running (a startup cut short by a shutdown): its group goes
+        // with it. Only while the leader is unreaped, so the group id cannot have been reused.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            signal_group(self.group, Signal::Kill);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Signal {
     Term,

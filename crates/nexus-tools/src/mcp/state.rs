@@ -90,6 +90,7 @@ impl Shared {
     }
 
     /// Why the server offers no connection now, for a model that called one of its tools.
+    /// Never its stderr: what a server prints there is for operators (status, logs) only.
     pub(crate) fn down_message(&self) -> String {
         let name = &self.settings.name;
         match &*self.status.borrow() {
@@ -101,12 +102,18 @@ impl Shared {
             McpStatus::Connecting {
                 last_error: Some(error),
                 ..
-            } => format!("MCP server `{name}` is down ({error}); it is being restarted"),
+            } => format!(
+                "MCP server `{name}` is down ({}); it is being restarted",
+                error.message
+            ),
             McpStatus::Failed {
                 error, retry_at, ..
             } => {
                 let secs = (*retry_at - Utc::now()).num_seconds().max(0);
-                format!("MCP server `{name}` is down: {error}; next restart attempt in {secs} s")
+                format!(
+                    "MCP server `{name}` is down: {}; next restart attempt in {secs} s",
+                    error.message
+                )
             }
             McpStatus::Ready { .. } => {
                 format!("MCP server `{name}` is reconnecting; try again shortly")

@@ -192,7 +192,7 @@ async fn lost(name: &str, conn: &Connection, err: ServiceError) -> ToolOutput {
         conn.broken.notify_one();
         return died_during_call(name, conn).await;
     }
-    error_output(format!("MCP server `{name}`: {failure}"))
+    error_output(format!("MCP server `{name}`: {}", failure.message))
 }
 
 /// The result of a call whose server died before it answered.
