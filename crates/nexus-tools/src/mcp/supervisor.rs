@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use rmcp::model::{ClientRequest, PingRequest};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
@@ -19,6 +20,9 @@ use super::status::{FailureKind, McpFailure, McpStatus};
 
 /// How long shutting a session down may wait for rmcp to close it.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a health ping may wait for its answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `shared`'s server until `stop` fires.
 pub(crate) async fn supervise(shared: Arc<Shared>, stop: CancellationToken) {
@@ -104,6 +108,11 @@ async fn run(
         restarts,
     });
     tracing::info!(server = %name, tools = count, restarts, "MCP server ready");
+    let mut health = shared.settings.health_check.map(|every| {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
     let cancel_service = service.cancellation_token();
     let mut closed = pin!(service.waiting());
     let mut closed_done = false;
@@ -157,6 +166,11 @@ async fn run(
                     None => failure,
                 });
             }
+            () = tick(health.as_mut()) => {
+                if let Some(failure) = ping(&conn).await {
+                    break Some(failure);
+                }
+            }
             () = conn.broken.notified() => {
                 break Some(McpFailure::new(
                     FailureKind::Transport,
@@ -179,6 +193,30 @@ async fn run(
         p.stop().await;
     }
     failure
+}
+
+/// The next health check, or never when they are off.
+async fn tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Pings the server: a transport failure is the server's failure. A slow answer is not (a busy
+/// server is not a dead one), nor an error answer.
+async fn ping(conn: &Connection) -> Option<McpFailure> {
+    let request = ClientRequest::PingRequest(PingRequest::default());
+    match tokio::time::timeout(PING_TIMEOUT, conn.peer.send_request(request)).await {
+        Ok(Err(err)) => {
+            let failure = call_failure(err);
+            (failure.kind == FailureKind::Transport || failure.kind == FailureKind::Unauthorized)
+                .then_some(failure)
+        }
+        Ok(Ok(_)) | Err(_) => None,
+    }
 }
 
 /// The exit of the process, or never when there is none (HTTP).

@@ -110,3 +110,21 @@ async fn http_server_that_goes_away_is_reported_and_reconnected_when_back() {
     server.shutdown().await;
     http.stop().await;
 }
+
+#[tokio::test]
+async fn http_server_that_goes_away_while_idle_is_noticed_by_health_pings() {
+    let http = serve("127.0.0.1:0".parse().unwrap(), None).await;
+    let mut config = http_config(http.url());
+    config.health_check_secs = Some(1);
+    let server = start(config);
+    ready(&server).await;
+    http.stop().await;
+    let status = wait_until(&server, "failed", |s| matches!(s, McpStatus::Failed { .. })).await;
+    assert_eq!(
+        status.failure().unwrap().kind,
+        FailureKind::Transport,
+        "{status:?}"
+    );
+    assert!(server.tools().is_empty());
+    server.shutdown().await;
+}
