@@ -120,6 +120,7 @@ fn http_transport(
 ) -> Result<StreamableHttpClientTransport<reqwest::Client>, McpFailure> {
     let client = reqwest::Client::builder()
         .connect_timeout(HTTP_CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| {
