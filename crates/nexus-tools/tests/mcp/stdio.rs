@@ -4,8 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nexus_core::ToolError;
-use nexus_tools::ToolSource;
 use nexus_tools::mcp::{FailureKind, McpStatus};
+use nexus_tools::testing::MemoryArtifacts;
+use nexus_tools::{ToolLimits, ToolRegistry, ToolSource, execute};
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -38,6 +39,48 @@ async fn stdio_tools_are_listed_namespaced_with_their_schemas() {
     server.shutdown().await;
     assert!(matches!(server.status(), McpStatus::Stopped { .. }));
     assert!(server.tools().is_empty());
+}
+
+#[tokio::test]
+async fn the_registry_offers_the_servers_tools_by_prefix_and_runs_them() {
+    if !have_python() {
+        return;
+    }
+    let server = start(stdio_config("py", &[]));
+    ready(&server).await;
+    let mut registry = ToolRegistry::new(MemoryArtifacts::new());
+    registry.register_source(server.clone());
+    let allowed = vec!["mcp:py".to_owned()];
+    let specs = registry.specs(&allowed);
+    assert!(specs.iter().any(|s| s.name == "py__echo"), "{specs:?}");
+    let (ctx, _) = context();
+    let out = execute(
+        &registry,
+        &allowed,
+        "py__echo",
+        json!({"text": "through the registry"}),
+        ctx,
+        ToolLimits::default(),
+    )
+    .await;
+    assert_eq!(out.content, "through the registry");
+    // The server's schema is enforced before the call.
+    let (ctx, _) = context();
+    let out = execute(
+        &registry,
+        &allowed,
+        "py__echo",
+        json!({}),
+        ctx,
+        ToolLimits::default(),
+    )
+    .await;
+    assert!(
+        out.is_error && out.content.contains("text"),
+        "{}",
+        out.content
+    );
+    server.shutdown().await;
 }
 
 #[tokio::test]
