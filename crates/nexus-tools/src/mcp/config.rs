@@ -215,11 +215,30 @@ impl fmt::Debug for StdioSettings {
     }
 }
 
+impl StdioSettings {
+    /// The program.
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Its arguments.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+}
+
 /// An endpoint and the headers sent to it (values marked sensitive: `Debug` redacts them).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub(crate) url: Url,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl HttpSettings {
+    /// The endpoint.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
 }
 
 /// A validated MCP server configuration.

@@ -15,6 +15,9 @@ use super::names::namespaced;
 use super::status::{McpFailure, McpStatus};
 use super::tool::McpTool;
 
+/// Most tools offered by one server.
+const MAX_TOOLS: usize = 512;
+
 /// One server's shared state.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -61,8 +64,17 @@ impl Shared {
     pub(crate) fn install(
         self: &Arc<Self>,
         conn: &Arc<Connection>,
-        specs: Vec<McpToolSpec>,
+        mut specs: Vec<McpToolSpec>,
     ) -> usize {
+        if specs.len() > MAX_TOOLS {
+            tracing::warn!(
+                server = %self.settings.name,
+                listed = specs.len(),
+                kept = MAX_TOOLS,
+                "MCP server lists too many tools; keeping the first ones"
+            );
+            specs.truncate(MAX_TOOLS);
+        }
         let remote: Vec<&str> = specs.iter().map(|t| t.name.as_ref()).collect();
         let names = namespaced(&self.settings.name, &remote);
         let tools: Vec<Arc<McpTool>> = specs

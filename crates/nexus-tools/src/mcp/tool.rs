@@ -19,6 +19,9 @@ use super::content::to_output;
 use super::state::{Connection, Shared};
 use super::status::{FailureKind, McpFailure};
 
+/// Longest description given to the model; a longer one is cut.
+const MAX_DESCRIPTION_BYTES: usize = 8 * 1024;
+
 /// How long a call whose connection closed waits for the supervisor to learn why.
 const DEATH_REPORT_WAIT: Duration = Duration::from_secs(5);
 
@@ -36,7 +39,7 @@ pub struct McpTool {
 
 impl McpTool {
     pub(crate) fn new(name: String, spec: McpToolSpec, server: Weak<Shared>) -> Self {
-        let description = spec
+        let mut description = spec
             .description
             .as_deref()
             .or(spec.title.as_deref())
@@ -44,6 +47,13 @@ impl McpTool {
                 || format!("The `{}` tool of an MCP server.", spec.name),
                 str::to_owned,
             );
+        if description.len() > MAX_DESCRIPTION_BYTES {
+            let mut cut = MAX_DESCRIPTION_BYTES;
+            while !description.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            description.truncate(cut);
+        }
         let mut schema = Map::clone(&spec.input_schema);
         schema
             .entry("type")
