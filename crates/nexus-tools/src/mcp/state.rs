@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::McpServerSettings;
 use super::names::namespaced;
-use super::status::{McpFailure, McpStatus};
+use super::status::{FailureKind, McpFailure, McpStatus};
 use super::tool::McpTool;
 
 /// Most tools offered by one server.
@@ -143,7 +143,9 @@ pub(crate) struct Connection {
     died: CancellationToken,
     death: OnceLock<McpFailure>,
     /// Rung by a call that saw the transport fail (HTTP servers have no process to watch).
-    pub(crate) broken: Notify,
+    broken: Notify,
+    /// What that call saw first.
+    broken_by: OnceLock<McpFailure>,
 }
 
 impl Connection {
@@ -153,6 +155,21 @@ impl Connection {
             died: CancellationToken::new(),
             death: OnceLock::new(),
             broken: Notify::new(),
+            broken_by: OnceLock::new(),
+        })
+    }
+
+    /// Reports that a request failed on the transport with `failure`.
+    pub(crate) fn report_broken(&self, failure: McpFailure) {
+        let _ = self.broken_by.set(failure);
+        self.broken.notify_one();
+    }
+
+    /// Resolves with the first transport failure a request reported.
+    pub(crate) async fn broken(&self) -> McpFailure {
+        self.broken.notified().await;
+        self.broken_by.get().cloned().unwrap_or_else(|| {
+            McpFailure::new(FailureKind::Transport, "a request failed on the connection")
         })
     }
 

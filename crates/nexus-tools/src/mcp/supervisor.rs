@@ -171,12 +171,8 @@ async fn run(
                     break Some(failure);
                 }
             }
-            () = conn.broken.notified() => {
-                break Some(McpFailure::new(
-                    FailureKind::Transport,
-                    "a request failed on the connection",
-                ));
-            }
+            // A stdio server's exit says more than the failed request that noticed it.
+            failure = conn.broken(), if process.is_none() => break Some(failure),
         }
     };
     shared.uninstall();

@@ -199,7 +199,7 @@ async fn lost(name: &str, conn: &Connection, err: ServiceError) -> ToolOutput {
     let failure = call_failure(err);
     if failure.kind == FailureKind::Transport {
         // HTTP servers have no process to watch: the supervisor learns of it from the call.
-        conn.broken.notify_one();
+        conn.report_broken(failure);
         return died_during_call(name, conn).await;
     }
     error_output(format!("MCP server `{name}`: {}", failure.message))

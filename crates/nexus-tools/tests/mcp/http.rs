@@ -86,7 +86,12 @@ async fn http_server_that_goes_away_is_reported_and_reconnected_when_back() {
 
     let out = call(&server, "greet", json!({"name": "x"})).await;
     assert!(out.is_error, "{}", out.content);
-    assert!(out.content.contains("MCP server `web`"), "{}", out.content);
+    // Whether the call or the supervisor sees the failure first, the model reads why.
+    let call_saw_it = out
+        .content
+        .starts_with("MCP server `web` failed during the call (Transport send error");
+    let supervisor_saw_it = out.content.starts_with("MCP server `web` is down");
+    assert!(call_saw_it || supervisor_saw_it, "{}", out.content);
     let status = wait_until(&server, "failed", |s| matches!(s, McpStatus::Failed { .. })).await;
     assert_eq!(
         status.failure().unwrap().kind,
