@@ -3,6 +3,8 @@
 //! - [`executor`]: the registry of tools and the execution of one call (lookup, argument
 //!   checks against the schema, deadline, cancellation, output cap). Every failure becomes a
 //!   result the model can read.
+//! - `mcp` (feature `mcp`): MCP servers (stdio or streamable HTTP) as sources of tools, each
+//!   a connection manager that restarts its server and reports its status.
 //! - [`net`]: the network guard every tool that reaches out uses: loopback, private,
 //!   link-local, cloud-metadata and other non-public addresses are refused after DNS
 //!   resolution and on every redirect, unless the operator allowlists them.
@@ -15,6 +17,8 @@ pub mod browser;
 pub mod executor;
 #[cfg(feature = "firecracker")]
 pub mod firecracker;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod net;
 pub mod testing;
 
