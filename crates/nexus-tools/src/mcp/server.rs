@@ -112,4 +112,8 @@ impl ToolSource for McpServer {
             .map(|t| t as Arc<dyn Tool>)
             .collect()
     }
+
+    fn tool(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        McpServer::tool(self, name)
+    }
 }
