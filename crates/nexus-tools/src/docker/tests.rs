@@ -1,0 +1,1 @@
+//! Unit tests of the Docker backend parts that need no engine.
