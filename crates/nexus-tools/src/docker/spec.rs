@@ -150,7 +150,8 @@ pub(crate) fn create_body(
         cmd: Some(vec!["sh".to_owned(), "-c".to_owned(), IDLE.to_owned()]),
         entrypoint: Some(Vec::new()),
         user: Some(settings.user.clone()),
-        working_dir: Some(WORK_DIR.to_owned()),
+        // No working directory here: the engine would create it in the root file system and
+        // the tmpfs mounted over it loses its mode (root 0755, unwritable). Execs set it.
         hostname: Some("sandbox".to_owned()),
         env: Some(
             [
