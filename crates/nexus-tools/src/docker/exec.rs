@@ -39,7 +39,7 @@ pub(crate) struct Captured {
 }
 
 impl Captured {
-    fn push(&mut self, caps: &Caps, stderr: bool, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, caps: &Caps, stderr: bool, bytes: &[u8]) {
         self.seen = self.seen.saturating_add(bytes.len());
         let (buf, cap) = if stderr {
             (&mut self.stderr, caps.stderr)
@@ -53,7 +53,7 @@ impl Captured {
         buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
-    fn flooded(&self, caps: &Caps) -> bool {
+    pub(crate) fn flooded(&self, caps: &Caps) -> bool {
         self.seen > caps.hard
     }
 }
