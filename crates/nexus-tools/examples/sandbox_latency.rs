@@ -8,6 +8,10 @@
 //!
 //! Reads `NEXUS_TEST_DOCKER_HOST` and `NEXUS_TEST_SANDBOX_IMAGE` (defaults: the local socket and
 //! `nexus-sandbox:latest`); the argument is the number of runs of each kind (default 20).
+//!
+//! Warm runs are measured twice: back to back, where each run also waits for the reset of the
+//! one before, and with a pause between runs (as a model takes seconds between tool calls),
+//! where the reset is done before the next run comes.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -27,9 +31,15 @@ fn request(session: Option<SessionId>) -> ExecRequest {
     }
 }
 
-async fn measure(sandbox: &DockerSandbox, session: Option<SessionId>, runs: usize) -> Vec<Duration> {
+async fn measure(
+    sandbox: &DockerSandbox,
+    session: Option<SessionId>,
+    runs: usize,
+    pause: Duration,
+) -> Vec<Duration> {
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
+        tokio::time::sleep(pause).await;
         let started = Instant::now();
         let result = sandbox
             .run(request(session), CancellationToken::new())
@@ -49,7 +59,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn report(kind: &str, times: &[Duration]) {
     println!(
-        "{kind:>5}: median {:>7.1} ms   p90 {:>7.1} ms   (n = {})",
+        "{kind:>18}: median {:>7.1} ms   p90 {:>7.1} ms   (n = {})",
         percentile(times, 0.5).as_secs_f64() * 1e3,
         percentile(times, 0.9).as_secs_f64() * 1e3,
         times.len()
@@ -74,16 +84,19 @@ async fn main() {
     sandbox.check().await.unwrap();
     let session = SessionId::new();
     // One warm-up of each kind (image layers, the session's container).
-    measure(&sandbox, None, 1).await;
-    measure(&sandbox, Some(session), 1).await;
+    let pause = Duration::from_millis(300);
+    measure(&sandbox, None, 1, Duration::ZERO).await;
+    measure(&sandbox, Some(session), 1, Duration::ZERO).await;
 
-    let cold = measure(&sandbox, None, runs).await;
-    let warm = measure(&sandbox, Some(session), runs).await;
+    let cold = measure(&sandbox, None, runs, Duration::ZERO).await;
+    let warm_back_to_back = measure(&sandbox, Some(session), runs, Duration::ZERO).await;
+    let warm_paused = measure(&sandbox, Some(session), runs, pause).await;
     report("cold", &cold);
-    report("warm", &warm);
+    report("warm, back to back", &warm_back_to_back);
+    report("warm, 300 ms apart", &warm_paused);
     println!(
-        "speed-up of the median: {:.1}x",
-        percentile(&cold, 0.5).as_secs_f64() / percentile(&warm, 0.5).as_secs_f64()
+        "speed-up of the median, cold to warm 300 ms apart: {:.1}x",
+        percentile(&cold, 0.5).as_secs_f64() / percentile(&warm_paused, 0.5).as_secs_f64()
     );
     sandbox.shutdown().await;
 }

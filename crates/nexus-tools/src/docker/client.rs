@@ -18,6 +18,9 @@ use super::spec::{self, LABEL_INSTANCE, Shape};
 /// Seconds a request to the engine may take (streams excepted).
 const REQUEST_TIMEOUT_SECS: u64 = 60;
 
+/// Longest wait for a container another call is removing.
+const REMOVAL_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The fix named when the engine cannot be reached.
 const ENGINE_FIX: &str = "start the Docker engine (in a Nexus checkout: `scripts/services/docker.sh`; \
      elsewhere the docker service) and check that this server may use its socket";
@@ -199,8 +202,9 @@ impl Drop for Container {
     }
 }
 
-/// Force-removes a container and its anonymous volumes; one already gone (404) or being
-/// removed (409) counts as removed.
+/// Force-removes a container and its anonymous volumes, and returns once it is gone. One
+/// already gone (404) counts as removed; one being removed by another call (409) is waited
+/// for, up to [`REMOVAL_WAIT`].
 pub(crate) async fn remove(docker: &Docker, name: &str) {
     let options = RemoveContainerOptions {
         force: true,
@@ -209,7 +213,20 @@ pub(crate) async fn remove(docker: &Docker, name: &str) {
     };
     match docker.remove_container(name, Some(options)).await {
         Ok(()) => {}
-        Err(err) if matches!(status(&err), Some(404 | 409)) => {}
+        Err(err) if status(&err) == Some(404) => {}
+        Err(err) if status(&err) == Some(409) => {
+            let give_up = tokio::time::Instant::now() + REMOVAL_WAIT;
+            loop {
+                match docker.inspect_container(name, None).await {
+                    Err(e) if status(&e) == Some(404) => return,
+                    _ if tokio::time::Instant::now() >= give_up => {
+                        tracing::warn!(container = %name, error = %err, "Sandbox container still there");
+                        return;
+                    }
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                }
+            }
+        }
         Err(err) => {
             tracing::warn!(container = %name, error = %err, "Sandbox container not removed")
         }

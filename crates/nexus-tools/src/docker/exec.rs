@@ -28,33 +28,51 @@ pub(crate) struct Caps {
     pub(crate) hard: usize,
 }
 
+/// Bytes of the end of stderr kept whatever the cap (where the run's status line is).
+const TAIL_BYTES: usize = 512;
+
 /// What an exec wrote, capped.
 #[derive(Debug, Default)]
 pub(crate) struct Captured {
+    /// The first `Caps::stdout` bytes of stdout.
     pub(crate) stdout: Vec<u8>,
+    /// The first `Caps::stderr` bytes of stderr.
     pub(crate) stderr: Vec<u8>,
-    /// Some output was dropped.
-    pub(crate) truncated: bool,
-    seen: usize,
+    /// Bytes written to stdout in all.
+    pub(crate) stdout_seen: usize,
+    /// Bytes written to stderr in all.
+    pub(crate) stderr_seen: usize,
+    /// The last bytes of stderr (at most 512).
+    pub(crate) stderr_tail: Vec<u8>,
 }
 
 impl Captured {
     pub(crate) fn push(&mut self, caps: &Caps, stderr: bool, bytes: &[u8]) {
-        self.seen = self.seen.saturating_add(bytes.len());
-        let (buf, cap) = if stderr {
-            (&mut self.stderr, caps.stderr)
+        let (buf, cap, seen) = if stderr {
+            (&mut self.stderr, caps.stderr, &mut self.stderr_seen)
         } else {
-            (&mut self.stdout, caps.stdout)
+            (&mut self.stdout, caps.stdout, &mut self.stdout_seen)
         };
+        *seen = seen.saturating_add(bytes.len());
         let room = cap.saturating_sub(buf.len());
-        if bytes.len() > room {
-            self.truncated = true;
-        }
         buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if stderr {
+            let tail = &mut self.stderr_tail;
+            let from = bytes.len().saturating_sub(TAIL_BYTES);
+            tail.extend_from_slice(&bytes[from..]);
+            if tail.len() > TAIL_BYTES {
+                tail.drain(..tail.len() - TAIL_BYTES);
+            }
+        }
+    }
+
+    /// Whether more was written than kept.
+    pub(crate) fn truncated(&self) -> bool {
+        self.stdout_seen > self.stdout.len() || self.stderr_seen > self.stderr.len()
     }
 
     pub(crate) fn flooded(&self, caps: &Caps) -> bool {
-        self.seen > caps.hard
+        self.stdout_seen.saturating_add(self.stderr_seen) > caps.hard
     }
 }
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bytes::Bytes;
 use nexus_core::{ExecRequest, ExecResult, Sandbox, SandboxError, SessionId};
+use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -130,15 +131,8 @@ impl Inner {
             container.remove().await;
             return Err(SandboxError::Cancelled);
         }
-        let outcome = run::run_in(
-            &mut container,
-            request,
-            files,
-            false,
-            &self.settings.host,
-            cancel,
-        )
-        .await;
+        let outcome =
+            run::run_in(&mut container, request, files, &self.settings.host, cancel).await;
         container.remove().await;
         outcome.map(|o| o.result)
     }
@@ -160,17 +154,15 @@ impl Inner {
             let Some(slot) = slot else {
                 return self.run_cold(docker, shape, request, files, cancel).await;
             };
-            let mut state = tokio::select! {
-                state = slot.state.lock() => state,
+            let state = tokio::select! {
+                state = Arc::clone(&slot.state).lock_owned() => state,
                 () = cancel.cancelled() => return Err(SandboxError::Cancelled),
             };
             if slot.is_retired() {
                 continue;
             }
             return self
-                .run_on_slot(
-                    docker, &slot, &mut state, session, shape, request, files, cancel,
-                )
+                .run_on_slot(docker, slot, state, session, shape, request, files, cancel)
                 .await;
         }
     }
@@ -179,8 +171,8 @@ impl Inner {
     async fn run_on_slot(
         &self,
         docker: &Docker,
-        slot: &Slot,
-        state: &mut SlotState,
+        slot: Arc<Slot>,
+        mut state: OwnedMutexGuard<SlotState>,
         session: SessionId,
         shape: Shape,
         request: &ExecRequest,
@@ -200,19 +192,22 @@ impl Inner {
             container.remove().await;
             return Err(SandboxError::Cancelled);
         }
-        let outcome = run::run_in(
-            &mut container,
-            request,
-            files,
-            true,
-            &self.settings.host,
-            cancel,
-        )
-        .await;
+        let outcome =
+            run::run_in(&mut container, request, files, &self.settings.host, cancel).await;
         state.last_used = Some(Instant::now());
         match outcome {
             Ok(o) if o.reusable && !slot.is_retired() && !self.stop.is_cancelled() => {
-                state.container = Some(container);
+                // The reset runs after the answer, holding the slot: the session's next run
+                // waits for it, the caller does not.
+                let stop = self.stop.clone();
+                tokio::spawn(async move {
+                    if run::reset(&container).await && !slot.is_retired() && !stop.is_cancelled() {
+                        state.last_used = Some(Instant::now());
+                        state.container = Some(container);
+                    } else {
+                        container.remove().await;
+                    }
+                });
                 Ok(o.result)
             }
             other => {
@@ -294,9 +289,13 @@ impl Sandbox for DockerSandbox {
         }
     }
 
+    /// Waits for a run or reset of the session in progress, then removes its container.
     async fn release(&self, session: SessionId) {
-        if let Some(container) = self.inner.pool.release(session) {
-            container.remove().await;
+        if let Some(slot) = self.inner.pool.release(session) {
+            let container = slot.state.lock().await.container.take();
+            if let Some(container) = container {
+                container.remove().await;
+            }
         }
     }
 

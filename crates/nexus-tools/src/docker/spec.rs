@@ -27,20 +27,37 @@ pub(crate) const NAME_PREFIX: &str = "nexus-sbx-";
 /// count against the process limit.
 const IDLE: &str = "while :; do sleep 3600 & wait; done";
 
-/// One run: `$1` interpreter, `$2` `1` when a tar of the input files comes on stdin, `$3` the
-/// program. The interpreter replaces the shell, so the exec's exit code is the program's.
-pub(crate) const RUN: &str = r#"set -e
-cd /work
-if [ "$2" = 1 ]; then tar -x -f - -m --no-same-owner --no-same-permissions; fi
-mkdir -p /work/out
-exec "$1" -c "$3""#;
+/// One run: `$1` interpreter, `$2` `1` when a tar of the input files follows on stdin, `$3` the
+/// program. Stdin starts with a line holding a nonce, then the tar; the program gets no stdin.
+/// Once the program ends the script writes one status line to stderr, `<nonce> oom=<count>
+/// out=<0|1>` (the cgroup's OOM-kill counter, cgroup v2 or v1, and whether /work/out holds
+/// anything), and exits with the program's code. The nonce never reaches the program, so its
+/// output cannot pass for the status by accident.
+pub(crate) const RUN: &str = r#"IFS= read -r nonce || exit 125
+cd /work || exit 125
+if [ "$2" = 1 ]; then tar -x -f - -m --no-same-owner --no-same-permissions || exit 125; fi
+exec 0</dev/null
+mkdir -p /work/out || exit 125
+"$1" -c "$3"
+rc=$?
+oom=none
+for f in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do
+  if [ -r "$f" ]; then
+    while read -r k v; do if [ "$k" = oom_kill ]; then oom=$v; fi; done < "$f"
+    break
+  fi
+done
+out=0
+for e in /work/out/* /work/out/.[!.]* /work/out/..?*; do
+  if [ -e "$e" ] || [ -L "$e" ]; then out=1; break; fi
+done
+printf '%s oom=%s out=%s\n' "$nonce" "$oom" "$out" >&2
+exit $rc"#;
 
-/// After a run: `$1` most bytes of one returned file, `$2` `1` to reset for the next run.
-/// Kills what the run left running (`kill -1` spares PID 1 and the caller), reports the
-/// cgroup's OOM-kill counter on stderr (`oom_kill N`, cgroup v2 or v1), reports files too
-/// large to return, writes a tar of the regular files of /work/out (symlinks are not
-/// followed) to stdout, then empties /work, /tmp and /dev/shm when resetting. Exit 3 when
-/// the reset left something behind.
+/// Reading a run's files: `$1` most bytes of one returned file. Kills what the run left
+/// running (`kill -1` spares PID 1 and the caller) so the files hold still, reports the OOM-kill
+/// counter on stderr (`oom_kill N`), reports files too large to return, and writes a tar of the
+/// regular files of /work/out (symlinks are not followed) to stdout.
 pub(crate) const COLLECT: &str = r#"kill -9 -1 2>/dev/null
 kill -9 -1 2>/dev/null
 for f in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do
@@ -50,12 +67,16 @@ if cd /work/out 2>/dev/null; then
   if [ -n "$(find . -type f -size +"$1"c -print 2>/dev/null | head -n 1)" ]; then echo nexus-files-skipped >&2; fi
   find . -type f -size -"$(($1 + 1))"c -print0 2>/dev/null | tar --null --no-recursion --hard-dereference -T - -c -f -
 fi
-if [ "$2" = 1 ]; then
-  cd /
-  chmod -R u+rwX /work /tmp /dev/shm 2>/dev/null
-  find /work /tmp /dev/shm -mindepth 1 -delete 2>/dev/null
-  if [ -n "$(find /work /tmp /dev/shm -mindepth 1 -print 2>/dev/null | head -n 1)" ]; then exit 3; fi
-fi
+exit 0"#;
+
+/// Making a warm container ready for the session's next run: kills what the run left running,
+/// empties /work, /tmp and /dev/shm. Exit 3 when something is left.
+pub(crate) const RESET: &str = r#"kill -9 -1 2>/dev/null
+kill -9 -1 2>/dev/null
+cd /
+chmod -R u+rwX /work /tmp /dev/shm 2>/dev/null
+find /work /tmp /dev/shm -mindepth 1 -delete 2>/dev/null
+if [ -n "$(find /work /tmp /dev/shm -mindepth 1 -print 2>/dev/null | head -n 1)" ]; then exit 3; fi
 exit 0"#;
 
 /// What a container was made with; a warm container serves a run only of the same shape.
@@ -194,14 +215,18 @@ pub(crate) fn run_command(language: Language, code: &str, with_files: bool) -> V
     ]
 }
 
-/// The command collecting a run's files (and resetting when `reset`).
-pub(crate) fn collect_command(max_file_bytes: u64, reset: bool) -> Vec<String> {
+/// The command reading a run's files.
+pub(crate) fn collect_command(max_file_bytes: u64) -> Vec<String> {
     vec![
         "sh".to_owned(),
         "-c".to_owned(),
         COLLECT.to_owned(),
         "nexus-collect".to_owned(),
         max_file_bytes.to_string(),
-        if reset { "1" } else { "0" }.to_owned(),
     ]
+}
+
+/// The command resetting a warm container.
+pub(crate) fn reset_command() -> Vec<String> {
+    vec!["sh".to_owned(), "-c".to_owned(), RESET.to_owned()]
 }

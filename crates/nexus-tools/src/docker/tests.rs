@@ -9,6 +9,7 @@ use nexus_core::{ExecLimits, SandboxError, SandboxFile, SessionId};
 use super::archive::{pack, unpack};
 use super::config::{DockerConfig, Settings};
 use super::exec::{Caps, Captured};
+use super::run::{Status, take_status};
 use super::spec::{self, LABEL_SESSION, Shape};
 use super::warm::Pool;
 
@@ -53,7 +54,10 @@ fn unsafe_settings_are_refused_with_their_key() {
         refused_key(|c| c.instance = Some("a b".to_owned())),
         "instance"
     );
-    assert_eq!(refused_key(|c| c.idle_timeout_secs = 0), "idle_timeout_secs");
+    assert_eq!(
+        refused_key(|c| c.idle_timeout_secs = 0),
+        "idle_timeout_secs"
+    );
 }
 
 fn shape(network: bool) -> Shape {
@@ -89,7 +93,10 @@ fn a_container_is_confined_without_network_by_default() {
     assert_eq!(host.pids_limit, Some(32));
     assert_eq!(host.auto_remove, Some(false));
     assert_eq!(host.privileged, Some(false));
-    assert!(host.binds.is_none() && host.mounts.is_none(), "no host mounts");
+    assert!(
+        host.binds.is_none() && host.mounts.is_none(),
+        "no host mounts"
+    );
     let tmpfs = host.tmpfs.unwrap();
     assert!(tmpfs["/work"].contains("size=8388608"));
     assert!(tmpfs["/work"].contains("exec") && tmpfs["/tmp"].contains("noexec"));
@@ -193,15 +200,57 @@ fn output_is_kept_up_to_the_cap_per_stream_and_a_flood_is_noticed() {
     let mut c = Captured::default();
     c.push(&caps, false, b"abc");
     c.push(&caps, true, b"x");
-    assert!(!c.truncated);
+    assert!(!c.truncated());
     c.push(&caps, false, b"defg");
     c.push(&caps, true, b"yz");
     assert_eq!(c.stdout, b"abcd");
     assert_eq!(c.stderr, b"xy");
-    assert!(c.truncated);
+    assert!(c.truncated());
     assert!(!c.flooded(&caps));
     c.push(&caps, false, &[b'f'; 20]);
     assert!(c.flooded(&caps));
+}
+
+#[test]
+fn the_status_line_is_found_past_the_cap_and_taken_out_of_stderr() {
+    let nonce = "0123456789abcdef0123456789abcdef";
+    let caps = Caps {
+        stdout: 8,
+        stderr: 8,
+        hard: 1 << 20,
+    };
+    // The program's stderr fits: the line is cut out whole.
+    let mut c = Captured::default();
+    c.push(&caps, true, b"err");
+    c.push(&caps, true, format!("{nonce} oom=2 out=1\n").as_bytes());
+    let (status, program) = take_status(&mut c, nonce);
+    assert_eq!(
+        status,
+        Some(Status {
+            oom_kills: Some(2),
+            has_output: true
+        })
+    );
+    assert_eq!(c.stderr, b"err");
+    assert_eq!(program, 3);
+    // The program wrote past the cap: the status still comes from the tail.
+    let mut c = Captured::default();
+    c.push(&caps, true, &[b'e'; 100]);
+    c.push(&caps, true, format!("{nonce} oom=none out=0\n").as_bytes());
+    let (status, program) = take_status(&mut c, nonce);
+    assert_eq!(
+        status,
+        Some(Status {
+            oom_kills: None,
+            has_output: false
+        })
+    );
+    assert_eq!(c.stderr, [b'e'; 8]);
+    assert_eq!(program, 100);
+    // No status (the script was killed).
+    let mut c = Captured::default();
+    c.push(&caps, true, b"Killed\n");
+    assert_eq!(take_status(&mut c, nonce).0, None);
 }
 
 #[tokio::test]
@@ -229,7 +278,10 @@ async fn a_full_pool_of_busy_sessions_sends_new_runs_cold() {
     let slot = pool.slot(SessionId::new()).0.unwrap();
     let _busy = slot.state.lock().await;
     assert!(pool.slot(SessionId::new()).0.is_none());
-    assert!(Pool::new(0).slot(SessionId::new()).0.is_none(), "max_warm 0: never warm");
+    assert!(
+        Pool::new(0).slot(SessionId::new()).0.is_none(),
+        "max_warm 0: never warm"
+    );
 }
 
 #[tokio::test]
@@ -239,8 +291,9 @@ async fn released_reaped_and_drained_slots_are_retired() {
     let slot_a = pool.slot(a).0.unwrap();
     let slot_b = pool.slot(b).0.unwrap();
     let slot_c = pool.slot(c).0.unwrap();
-    assert!(pool.release(a).is_none());
+    assert!(pool.release(a).is_some());
     assert!(slot_a.is_retired());
+    assert!(pool.release(a).is_none());
     // Not idle long enough yet.
     assert!(pool.reap(Duration::from_secs(60)).is_empty());
     assert!(!slot_b.is_retired());

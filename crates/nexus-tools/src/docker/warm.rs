@@ -19,8 +19,8 @@ use super::client::Container;
 #[derive(Debug)]
 pub(crate) struct Slot {
     retired: AtomicBool,
-    /// The container and when it was last used; held for the whole of a run.
-    pub(crate) state: tokio::sync::Mutex<SlotState>,
+    /// The container and when it was last used; held for the whole of a run and its reset.
+    pub(crate) state: Arc<tokio::sync::Mutex<SlotState>>,
 }
 
 impl Slot {
@@ -94,21 +94,21 @@ impl Pool {
         }
         let slot = Arc::new(Slot {
             retired: AtomicBool::new(false),
-            state: tokio::sync::Mutex::new(SlotState {
+            state: Arc::new(tokio::sync::Mutex::new(SlotState {
                 container: None,
                 last_used: Some(Instant::now()),
-            }),
+            })),
         });
         slots.insert(session, Arc::clone(&slot));
         (Some(slot), evicted)
     }
 
-    /// Takes the session's slot out of the pool; its container is returned when idle (a run
-    /// holding it removes it itself).
-    pub(crate) fn release(&self, session: SessionId) -> Option<Container> {
+    /// Takes the session's slot out of the pool and retires it (a run holding it removes its
+    /// container itself).
+    pub(crate) fn release(&self, session: SessionId) -> Option<Arc<Slot>> {
         let slot = self.slots().remove(&session)?;
         slot.retire();
-        slot.state.try_lock().ok()?.container.take()
+        Some(slot)
     }
 
     /// Takes out the slots idle for `idle` or longer, returning their containers.
