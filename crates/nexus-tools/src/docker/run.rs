@@ -28,6 +28,9 @@ const FLOOD_FLOOR: usize = 8 * 1024 * 1024;
 const TAR_OVERHEAD: u64 = 1024 * 1024;
 /// Longest the collect and reset execs may take.
 const HOUSEKEEPING_TIME: Duration = Duration::from_secs(20);
+/// Longest the collect exec may take after a run killed at a limit (its partial files are a
+/// bonus; the caller is already late).
+const SALVAGE_TIME: Duration = Duration::from_secs(5);
 
 /// A run's result and whether its container may serve the next run of the session (after
 /// [`reset`]).
@@ -153,7 +156,12 @@ pub(crate) async fn run_in(
     // The collect exec also kills what a timed-out or flooding run left running, so partial
     // files come back whenever the container still answers.
     if status.as_ref().is_none_or(|s| s.has_output) {
-        match collect(container, limits.files_bytes, cancel).await {
+        let within = if matches!(end, End::Exited(_)) {
+            HOUSEKEEPING_TIME
+        } else {
+            SALVAGE_TIME
+        };
+        match collect(container, limits.files_bytes, within, cancel).await {
             Ok(collected) => {
                 result.files = collected.files;
                 result.truncated |= collected.truncated;
@@ -192,6 +200,7 @@ struct Collected {
 async fn collect(
     container: &Container,
     files_bytes: u64,
+    within: Duration,
     cancel: &CancellationToken,
 ) -> Result<Collected, SandboxError> {
     let stdout_cap =
@@ -207,7 +216,7 @@ async fn collect(
         spec::collect_command(files_bytes),
         None,
         caps,
-        Instant::now() + HOUSEKEEPING_TIME,
+        Instant::now() + within,
         cancel,
     )
     .await

@@ -67,8 +67,8 @@ async fn containers_left_by_a_crashed_process_are_removed_at_start_up() {
     request.session = Some(session);
     crashed.run(request).await;
     assert_eq!(crashed.containers().await.len(), 1);
-    // A crash: no shutdown, no drop guard.
-    std::mem::forget(crashed.sandbox);
+    // A crash: no shutdown, and the containers it holds are never dropped.
+    std::mem::forget(crashed.sandbox.clone());
 
     let next = Harness::new(config).await;
     assert_eq!(next.containers().await.len(), 1);

@@ -136,6 +136,45 @@ impl Harness {
     }
 }
 
+impl Drop for Harness {
+    /// A failed test removes its containers too (on a thread of its own: the test's runtime
+    /// may be gone).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let docker = self.docker.clone();
+        let label = format!("{LABEL_INSTANCE}={}", self.sandbox.instance());
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let options = ListContainersOptions {
+                    all: true,
+                    filters: Some(HashMap::from([("label".to_owned(), vec![label])])),
+                    ..ListContainersOptions::default()
+                };
+                for c in docker
+                    .list_containers(Some(options))
+                    .await
+                    .unwrap_or_default()
+                {
+                    if let Some(id) = c.id {
+                        let options = bollard::query_parameters::RemoveContainerOptions {
+                            force: true,
+                            ..Default::default()
+                        };
+                        let _ = docker.remove_container(&id, Some(options)).await;
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
 /// Limits of test runs: 20 s, 128 MiB, 1 core, 64 processes, 64 KiB of output.
 pub fn limits() -> ExecLimits {
     ExecLimits {
