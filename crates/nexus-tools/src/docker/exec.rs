@@ -117,16 +117,25 @@ pub(crate) async fn exec(
         working_dir: Some(WORK_DIR.to_owned()),
         ..ExecConfig::default()
     };
-    let id = docker.create_exec(container, config).await?.id;
     let options = StartExecOptions {
         detach: false,
         tty: false,
         output_capacity: Some(64 * 1024),
     };
+    let start = async {
+        let id = docker.create_exec(container, config).await?.id;
+        let started = docker.start_exec(&id, Some(options)).await?;
+        Ok::<_, DockerError>((id, started))
+    };
+    let (id, started) = tokio::select! {
+        started = start => started?,
+        () = tokio::time::sleep_until(deadline) => return Ok((End::TimedOut, Captured::default())),
+        () = cancel.cancelled() => return Ok((End::Cancelled, Captured::default())),
+    };
     let StartExecResults::Attached {
         mut output,
         mut input,
-    } = docker.start_exec(&id, Some(options)).await?
+    } = started
     else {
         return Err(DockerError::DockerStreamError {
             error: "the exec started detached".to_owned(),

@@ -265,6 +265,11 @@ impl Sandbox for DockerSandbox {
         cancel: CancellationToken,
     ) -> Result<ExecResult, SandboxError> {
         check_request(&request)?;
+        if self.inner.stop.is_cancelled() {
+            return Err(SandboxError::Unavailable {
+                message: "the Docker sandbox was shut down".to_owned(),
+            });
+        }
         let files = if request.files.is_empty() {
             None
         } else {
