@@ -8,12 +8,17 @@
 //! - [`net`]: the network guard every tool that reaches out uses: loopback, private,
 //!   link-local, cloud-metadata and other non-public addresses are refused after DNS
 //!   resolution and on every redirect, unless the operator allowlists them.
+//! - [`code`]: the `code` tool, running the model's Python or shell code in a sandbox.
+//! - `docker` (feature `docker`): the Docker backend of the sandbox.
 //! - `firecracker` (feature `firecracker`): the code sandbox in Firecracker microVMs.
 //! - [`testing`]: in-memory stand-ins for tests.
 //! - `browser` (feature `browser`): the headless Chromium tool.
 
 #[cfg(feature = "browser")]
 pub mod browser;
+pub mod code;
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod executor;
 #[cfg(feature = "firecracker")]
 pub mod firecracker;
@@ -24,6 +29,9 @@ pub mod testing;
 
 #[cfg(feature = "browser")]
 pub use browser::{BrowserConfig, BrowserConfigError, BrowserTool};
+pub use code::{CodeConfig, CodeConfigError, CodeTool};
+#[cfg(feature = "docker")]
+pub use docker::{DockerConfig, DockerConfigError, DockerSandbox};
 pub use executor::{
     SOURCE_PREFIX, SOURCE_SEPARATOR, ToolLimits, ToolRegistry, ToolSource, cap_output,
     check_arguments, execute, narrow,
