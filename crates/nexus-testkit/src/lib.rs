@@ -10,6 +10,7 @@
 pub mod anthropic;
 pub mod chat;
 pub mod discord;
+pub mod firecracker;
 pub mod gemini;
 mod journal;
 pub mod openai;
@@ -19,6 +20,7 @@ pub mod telegram;
 
 pub use anthropic::{FakeAnthropic, FakeAnthropicConfig};
 pub use discord::{FakeDiscord, FakeDiscordConfig};
+pub use firecracker::{FakeFirecracker, FakeFirecrackerConfig};
 pub use gemini::{FakeGemini, FakeGeminiConfig};
 pub use openai::{FakeOpenAi, FakeOpenAiConfig, RecordedRequest, Reply};
 pub use searxng::{FakeSearxng, FakeSearxngConfig, SearchAnswer, SearchHit, SearxngFault};

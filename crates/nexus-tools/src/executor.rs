@@ -17,6 +17,13 @@ pub trait ToolSource: Send + Sync + std::fmt::Debug {
 
     /// The tools offered right now (none while the source is down).
     fn tools(&self) -> Vec<Arc<dyn Tool>>;
+
+    /// The tool called `name` (a full `{name}__{tool}` name), to run a call of it. A source
+    /// that is down may return a stand-in whose calls say why, so that the model reads the
+    /// reason instead of "unknown tool". By default, the tool of that name offered now.
+    fn tool(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.tools().into_iter().find(|t| t.name() == name)
+    }
 }
 
 /// The prefix of agent tool entries that allow every tool of a source.
@@ -146,10 +153,7 @@ impl ToolRegistry {
         if let Some(tool) = self.tools.get(name) {
             return Some(Arc::clone(tool));
         }
-        self.source_of(name)?
-            .tools()
-            .into_iter()
-            .find(|t| t.name() == name)
+        self.source_of(name)?.tool(name)
     }
 }
 
