@@ -63,6 +63,9 @@ pub struct FileConfig {
     /// Channels kept in line with this file at every start.
     #[serde(default)]
     pub channels: Vec<crate::channel_config::ChannelSection>,
+    /// `[tools]`: built-in tools, the code sandbox, MCP servers.
+    #[serde(default)]
+    pub tools: crate::tool_config::ToolsSection,
     /// `[[models]]`: models added to the built-in catalog or overriding its entries (context
     /// window, tool support, prices), in the catalog's format.
     #[serde(default)]
@@ -187,7 +190,8 @@ pub struct RuntimeSection {
     pub lease_ttl_secs: Option<u64>,
     /// Seconds shutdown waits for running turns. Default 10.
     pub shutdown_grace_secs: Option<u64>,
-    /// Seconds one tool call may run. Default 60.
+    /// Seconds one tool call may run: replaced by `tools.timeout_secs`, still read when that
+    /// is not set.
     pub tool_timeout_secs: Option<u64>,
     /// Whether session leases are taken in the database. Default: on for PostgreSQL, off for
     /// SQLite (one process).
@@ -278,8 +282,8 @@ pub struct Settings {
     pub lease_ttl: Duration,
     /// Shutdown grace period.
     pub shutdown_grace: Duration,
-    /// Tool call timeout.
-    pub tool_timeout: Duration,
+    /// Tools: which are offered and their settings.
+    pub tools: crate::tool_config::ToolSettings,
     /// Whether session leases are used; `None` decides by database.
     pub use_leases: Option<bool>,
     /// Default model of new agents, when configured.
@@ -571,6 +575,7 @@ fn resolve(
     }
 
     let channels = crate::channel_config::resolve(config.channels, env)?;
+    let tools = crate::tool_config::resolve(config.tools, rt.tool_timeout_secs, env)?;
     let compatible_providers = compatible_providers(config.providers, env)?;
     // The servers' own models first, so that `[[models]]` may still correct them.
     let server_models = compatible_providers.iter().flat_map(|p| {
@@ -626,10 +631,7 @@ fn resolve(
             rt.lease_ttl_secs.unwrap_or(30),
         )?),
         shutdown_grace: Duration::from_secs(rt.shutdown_grace_secs.unwrap_or(10)),
-        tool_timeout: Duration::from_secs(positive(
-            "runtime.tool_timeout_secs",
-            rt.tool_timeout_secs.unwrap_or(60),
-        )?),
+        tools,
         use_leases: rt.use_leases,
         default_model,
         catalog,

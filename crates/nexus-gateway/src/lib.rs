@@ -30,5 +30,6 @@ pub mod grpc;
 pub mod http;
 pub mod models;
 pub mod server;
+pub mod tool_config;
 pub mod tools;
 mod validate;

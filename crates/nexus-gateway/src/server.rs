@@ -73,6 +73,9 @@ pub enum ServerError {
     /// Object storage is misconfigured.
     #[error("object storage: {0}")]
     Storage(String),
+    /// A tool refused its settings.
+    #[error(transparent)]
+    Tools(#[from] crate::tools::ToolsError),
     /// First-start bootstrap failed.
     #[error("bootstrap: {0}")]
     Bootstrap(#[from] crate::bootstrap::BootstrapError),
@@ -110,6 +113,8 @@ pub struct RunningServer {
     pub startup: std::time::Duration,
     /// The channels (Telegram, Discord, Slack) this replica runs.
     pub channels: ChannelService,
+    /// The tools, their sandbox, browser and MCP servers.
+    pub tools: Arc<crate::tools::ServerTools>,
     runtime: Runtime,
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -122,6 +127,7 @@ impl RunningServer {
         self.cancel.cancel();
         self.runtime.shutdown().await;
         self.channels.shutdown().await;
+        self.tools.shutdown().await;
         for task in self.tasks {
             if let Err(err) = task.await {
                 warn!(error = %err, "A listener task ended abnormally");
@@ -240,13 +246,19 @@ pub async fn start(
     let bootstrapped =
         bootstrap(store.as_ref(), &settings.data_dir, &options.default_model).await?;
 
+    let tools = Arc::new(
+        crate::tools::ServerTools::build(&settings.tools, &blobs, options.tools)
+            .map_err(ServerError::Tools)?,
+    );
+    tools.check_in_background();
+
     let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let runtime = Runtime::new(
         Arc::clone(&store),
         options.models,
-        crate::tools::registry(&blobs, options.tools),
+        tools.registry.clone(),
         RuntimeConfig {
             use_leases: settings
                 .use_leases
@@ -256,8 +268,8 @@ pub async fn start(
             max_attempts: settings.max_attempts,
             shutdown_grace: settings.shutdown_grace,
             tool_limits: ToolLimits {
-                timeout: settings.tool_timeout,
-                ..ToolLimits::default()
+                timeout: settings.tools.timeout,
+                max_output_bytes: settings.tools.max_output_bytes,
             },
             ..RuntimeConfig::default()
         },
@@ -365,6 +377,7 @@ pub async fn start(
         public_url,
         startup,
         channels,
+        tools,
         runtime,
         cancel,
         tasks: vec![grpc_task, http_task],

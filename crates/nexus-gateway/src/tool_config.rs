@@ -170,9 +170,13 @@ pub(crate) fn resolve(
             web_fetch.allow.push(range);
         }
     }
-    web_fetch
-        .allow_ranges()
-        .map_err(|e| ConfigError::new("tools.allow", e.to_string(), "Write CIDR ranges such as 10.20.0.0/16 or single addresses."))?;
+    web_fetch.allow_ranges().map_err(|e| {
+        ConfigError::new(
+            "tools.allow",
+            e.to_string(),
+            "Write CIDR ranges such as 10.20.0.0/16 or single addresses.",
+        )
+    })?;
     let mut names = std::collections::HashSet::new();
     for server in &section.mcp {
         if !names.insert(server.name.clone()) {

@@ -185,10 +185,13 @@ async fn files_written_by_code_come_back_with_the_answer_from_s3() {
          [tools]\nenable = [\"code\"]\n{}",
         sandbox_toml(&host, &image)
     );
-    let server = TestServer::start_with_config_env(&config, &[
-        ("NEXUS_TEST_S3_KEY", "testing"),
-        ("NEXUS_TEST_S3_SECRET", "testing"),
-    ])
+    let server = TestServer::start_with_config_env(
+        &config,
+        &[
+            ("NEXUS_TEST_S3_KEY", "testing"),
+            ("NEXUS_TEST_S3_SECRET", "testing"),
+        ],
+    )
     .await;
     create_agent(&server, "writer", &["code"]).await;
     server.fake.push(Reply::tool_calls(vec![(

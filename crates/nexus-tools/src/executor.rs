@@ -18,6 +18,10 @@ pub trait ToolSource: Send + Sync + std::fmt::Debug {
     /// The tools offered right now (none while the source is down).
     fn tools(&self) -> Vec<Arc<dyn Tool>>;
 
+    /// One line on the source's health for operators (`ready, 4 tools`; `failed: … (retry
+    /// at …)`).
+    fn status(&self) -> String;
+
     /// The tool called `name` (a full `{name}__{tool}` name), to run a call of it. A source
     /// that is down may return a stand-in whose calls say why, so that the model reads the
     /// reason instead of "unknown tool". By default, the tool of that name offered now.
@@ -396,6 +400,9 @@ mod tests {
     impl ToolSource for Source {
         fn name(&self) -> &str {
             "gh"
+        }
+        fn status(&self) -> String {
+            "ready".to_owned()
         }
         fn tools(&self) -> Vec<Arc<dyn Tool>> {
             self.0

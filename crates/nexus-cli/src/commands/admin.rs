@@ -244,6 +244,9 @@ pub(crate) async fn tool(command: ToolCommand) -> anyhow::Result<ExitCode> {
     for t in &response.tools {
         let summary = t.description.lines().next().unwrap_or_default();
         output::line(&format!("{:<24} {summary}", t.name));
+        if !t.status.is_empty() {
+            output::line(&format!("{:<24} status: {}", "", t.status));
+        }
         if !t.tools.is_empty() {
             output::line(&format!("{:<24} tools: {}", "", t.tools.join(", ")));
         }

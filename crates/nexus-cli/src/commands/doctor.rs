@@ -55,6 +55,7 @@ pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         check_database(&mut report, settings).await;
         check_master_key(&mut report, settings);
         check_providers(&mut report, settings);
+        check_tools(&mut report, settings).await;
     }
     check_server(&mut report, &args).await;
     if report.failures == 0 {
@@ -180,6 +181,17 @@ fn check_providers(report: &mut Report, settings: &Settings) {
             &format!("{err:#}"),
             "correct the variable named above",
         ),
+    }
+}
+
+async fn check_tools(report: &mut Report, settings: &Settings) {
+    for check in nexus_gateway::tools::check(&settings.tools).await {
+        match check {
+            nexus_gateway::tools::ToolCheck::Ok { what, detail } => report.ok(&what, &detail),
+            nexus_gateway::tools::ToolCheck::Problem { what, detail, fix } => {
+                report.warn(&what, &detail, &fix);
+            }
+        }
     }
 }
 

@@ -280,12 +280,14 @@ pub(crate) fn list_tools(registry: &nexus_runtime::ToolRegistry) -> pb::ListTool
         description: t.description().to_owned(),
         parameters_json: t.schema().to_string(),
         tools: Vec::new(),
+        status: String::new(),
     });
     let sources = registry.sources().map(|s| pb::ToolInfo {
         name: format!("{}{}", nexus_tools::SOURCE_PREFIX, s.name()),
         description: format!("Every tool of the MCP server `{}`.", s.name()),
         parameters_json: String::new(),
         tools: s.tools().iter().map(|t| t.name().to_owned()).collect(),
+        status: s.status(),
     });
     pb::ListToolsResponse {
         tools: fixed.chain(sources).collect(),

@@ -23,16 +23,29 @@ pub struct TestServer {
 }
 
 pub fn settings(dir: &Path) -> Settings {
-    let data_dir = dir.to_owned();
+    settings_with(dir, None, &[])
+}
+
+/// Settings of a test server from the configuration file `config` (TOML) and the extra
+/// environment `env`.
+pub fn settings_with(dir: &Path, config: Option<&str>, env: &[(&str, &str)]) -> Settings {
+    let file = config.map(|text| {
+        let path = dir.join("nexus.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    });
     Settings::load_with_env(
-        None,
+        file.as_deref(),
         &Overrides {
-            data_dir: Some(data_dir),
+            data_dir: Some(dir.to_owned()),
         },
         &|key| match key {
             "NEXUS_GRPC_ADDR" | "NEXUS_HTTP_ADDR" => Some("127.0.0.1:0".to_owned()),
             "NEXUS_LOG" => Some("warn".to_owned()),
-            _ => None,
+            _ => env
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned()),
         },
     )
     .unwrap()
@@ -59,9 +72,33 @@ impl TestServer {
 
     pub async fn start_with(fake: FakeOpenAi, registry: ProviderRegistry) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path());
+        Self::start_in(dir, settings, fake, registry).await
+    }
+
+    /// A server configured by the TOML file `config`.
+    pub async fn start_with_config(config: &str) -> TestServer {
+        Self::start_with_config_env(config, &[]).await
+    }
+
+    /// A server configured by the TOML file `config` and the extra environment `env`.
+    pub async fn start_with_config_env(config: &str, env: &[(&str, &str)]) -> TestServer {
+        let fake = FakeOpenAi::start().await;
+        let registry = registry_for(&fake);
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings_with(dir.path(), Some(config), env);
+        Self::start_in(dir, settings, fake, registry).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        settings: Settings,
+        fake: FakeOpenAi,
+        registry: ProviderRegistry,
+    ) -> TestServer {
         let providers = models::from_registry(registry, None, nexus_llm::Catalog::default());
         let server = start(
-            settings(dir.path()),
+            settings,
             ServerOptions {
                 models: providers.resolver,
                 default_model: providers.default_model,

@@ -137,8 +137,9 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
         .is_some_and(|pid| rustix::process::test_kill_process_group(pid).is_ok())
 }
 
-/// Finds the executable to run.
-pub(crate) fn find_executable(configured: Option<&Path>) -> Result<PathBuf, LaunchError> {
+/// Finds the Chromium executable to run: the configured one, else the first of
+/// [`DEFAULT_EXECUTABLES`] on `PATH`.
+pub fn find_executable(configured: Option<&Path>) -> Result<PathBuf, LaunchError> {
     let candidates: Vec<&Path> = match configured {
         Some(path) => vec![path],
         None => DEFAULT_EXECUTABLES.iter().map(Path::new).collect(),

@@ -23,5 +23,5 @@ mod proxy;
 pub mod tool;
 
 pub use config::{BrowserConfig, BrowserConfigError};
-pub use launch::{DEFAULT_EXECUTABLES, LaunchError};
+pub use launch::{DEFAULT_EXECUTABLES, LaunchError, find_executable};
 pub use tool::BrowserTool;

@@ -116,4 +116,23 @@ impl ToolSource for McpServer {
     fn tool(&self, name: &str) -> Option<Arc<dyn Tool>> {
         McpServer::tool(self, name)
     }
+
+    fn status(&self) -> String {
+        match McpServer::status(self) {
+            McpStatus::Connecting { restarts, .. } => {
+                format!("connecting (restarts: {restarts})")
+            }
+            McpStatus::Ready {
+                tools, restarts, ..
+            } => format!("ready, {tools} tools (restarts: {restarts})"),
+            McpStatus::Failed {
+                error, retry_at, ..
+            } => format!(
+                "failed: {} (retry at {})",
+                error.message,
+                retry_at.format("%H:%M:%S UTC")
+            ),
+            McpStatus::Stopped { .. } => "stopped".to_owned(),
+        }
+    }
 }
