@@ -145,10 +145,20 @@ impl Tool for ProbeTool {
     }
 }
 
-/// Waits a minute unless its call is cancelled; counts calls that saw the cancellation.
+/// Waits a minute unless its call is cancelled; counts calls that ended, whether they saw the
+/// cancellation or were dropped by the executor.
 #[derive(Debug, Default)]
 pub struct SlowTool {
-    pub cancelled: std::sync::atomic::AtomicUsize,
+    pub stopped: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one stop of a [`SlowTool`] call when dropped.
+struct Stopped<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
@@ -164,12 +174,10 @@ impl Tool for SlowTool {
         SCHEMA.get_or_init(|| json!({"type": "object", "properties": {}}))
     }
     async fn execute(&self, ctx: ToolContext, _params: Value) -> Result<ToolOutput, ToolError> {
+        let _stopped = Stopped(&self.stopped);
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(60)) => Ok(ToolOutput::text("done")),
-            () = ctx.cancel.cancelled() => {
-                self.cancelled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Err(ToolError::Cancelled)
-            }
+            () = ctx.cancel.cancelled() => Err(ToolError::Cancelled),
         }
     }
 }
