@@ -23,12 +23,11 @@ pub struct TestServer {
 }
 
 pub fn settings(dir: &Path) -> Settings {
-    settings_with(dir, None, &[])
+    settings_with(dir, None)
 }
 
-/// Settings of a test server from the configuration file `config` (TOML) and the extra
-/// environment `env`.
-pub fn settings_with(dir: &Path, config: Option<&str>, env: &[(&str, &str)]) -> Settings {
+/// Settings of a test server from the configuration file `config` (TOML), if any.
+pub fn settings_with(dir: &Path, config: Option<&str>) -> Settings {
     let file = config.map(|text| {
         let path = dir.join("nexus.toml");
         std::fs::write(&path, text).unwrap();
@@ -42,10 +41,7 @@ pub fn settings_with(dir: &Path, config: Option<&str>, env: &[(&str, &str)]) -> 
         &|key| match key {
             "NEXUS_GRPC_ADDR" | "NEXUS_HTTP_ADDR" => Some("127.0.0.1:0".to_owned()),
             "NEXUS_LOG" => Some("warn".to_owned()),
-            _ => env
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| (*v).to_owned()),
+            _ => None,
         },
     )
     .unwrap()
@@ -78,15 +74,10 @@ impl TestServer {
 
     /// A server configured by the TOML file `config`.
     pub async fn start_with_config(config: &str) -> TestServer {
-        Self::start_with_config_env(config, &[]).await
-    }
-
-    /// A server configured by the TOML file `config` and the extra environment `env`.
-    pub async fn start_with_config_env(config: &str, env: &[(&str, &str)]) -> TestServer {
         let fake = FakeOpenAi::start().await;
         let registry = registry_for(&fake);
         let dir = tempfile::tempdir().unwrap();
-        let settings = settings_with(dir.path(), Some(config), env);
+        let settings = settings_with(dir.path(), Some(config));
         Self::start_in(dir, settings, fake, registry).await
     }
 
