@@ -38,3 +38,13 @@ pub(crate) fn json(value: &serde_json::Value) {
 pub(crate) fn line(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
+
+/// One stored file as a line: `name (type, N bytes): URL`.
+pub(crate) fn attachment(a: &nexus_gateway::pb::Attachment) -> String {
+    let name = if a.filename.is_empty() {
+        &a.id
+    } else {
+        &a.filename
+    };
+    format!("{name} ({}, {} bytes): {}", a.content_type, a.size, a.url)
+}

@@ -192,17 +192,7 @@ pub(crate) async fn session(command: SessionCommand) -> anyhow::Result<ExitCode>
                     output::line(&m.content);
                 }
                 for a in &m.attachments {
-                    output::line(&format!(
-                        "  📎 {} ({}, {} bytes) {}",
-                        if a.filename.is_empty() {
-                            &a.id
-                        } else {
-                            &a.filename
-                        },
-                        a.content_type,
-                        a.size,
-                        a.url
-                    ));
+                    output::line(&format!("  file {}", output::attachment(a)));
                 }
             }
         }

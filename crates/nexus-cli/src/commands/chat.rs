@@ -109,17 +109,7 @@ async fn turn(
                 let outcome = if t.is_error { "failed" } else { "done" };
                 eprintln!("[tool {} {outcome} in {} ms]", t.name, t.duration_ms);
                 for a in &t.attachments {
-                    eprintln!(
-                        "[file {} ({}, {} bytes): {}]",
-                        if a.filename.is_empty() {
-                            &a.id
-                        } else {
-                            &a.filename
-                        },
-                        a.content_type,
-                        a.size,
-                        a.url
-                    );
+                    eprintln!("[file {}]", crate::output::attachment(a));
                 }
             }
             Event::Failover(f) if !args.json => {
