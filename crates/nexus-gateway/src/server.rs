@@ -250,7 +250,6 @@ pub async fn start(
         crate::tools::ServerTools::build(&settings.tools, &blobs, options.tools)
             .map_err(ServerError::Tools)?,
     );
-    tools.check_in_background();
 
     let metrics = Metrics::default();
     let mut registry = Registry::default();

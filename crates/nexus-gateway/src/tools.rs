@@ -61,6 +61,19 @@ impl ArtifactStore for BlobArtifacts {
     }
 }
 
+/// The sandbox backend `backend` describes; it contacts nothing yet.
+fn sandbox_for(backend: &SandboxBackend) -> Result<Arc<dyn Sandbox>, String> {
+    match backend {
+        SandboxBackend::Docker(config) => DockerSandbox::new(config.clone())
+            .map(|s| Arc::new(s) as Arc<dyn Sandbox>)
+            .map_err(|e| e.to_string()),
+        #[cfg(feature = "firecracker")]
+        SandboxBackend::Firecracker(config) => nexus_tools::FirecrackerSandbox::new(config.clone())
+            .map(|s| Arc::new(s) as Arc<dyn Sandbox>)
+            .map_err(|e| e.to_string()),
+    }
+}
+
 /// The tools of a running server and what must be stopped with it.
 #[derive(Debug)]
 pub struct ServerTools {
@@ -98,15 +111,7 @@ impl ServerTools {
         }
         let mut sandbox = None;
         if settings.enabled("code") {
-            let backend: Arc<dyn Sandbox> = match &settings.backend {
-                SandboxBackend::Docker(config) => {
-                    Arc::new(DockerSandbox::new(config.clone()).map_err(|e| err(&e))?)
-                }
-                #[cfg(feature = "firecracker")]
-                SandboxBackend::Firecracker(config) => Arc::new(
-                    nexus_tools::FirecrackerSandbox::new(config.clone()).map_err(|e| err(&e))?,
-                ),
-            };
+            let backend = sandbox_for(&settings.backend).map_err(ToolsError)?;
             let tool =
                 CodeTool::new(Arc::clone(&backend), settings.code.clone()).map_err(|e| err(&e))?;
             registry.register(Arc::new(tool));
@@ -135,18 +140,6 @@ impl ServerTools {
             browser,
             mcp,
         })
-    }
-
-    /// Checks the sandbox backend in the background and logs what to fix when it cannot run
-    /// code (the `code` tool then answers with the same fix).
-    pub(crate) fn check_in_background(&self) {
-        if let Some(sandbox) = self.sandbox.clone() {
-            tokio::spawn(async move {
-                if let Err(e) = sandbox.check().await {
-                    tracing::warn!(backend = sandbox.name(), error = %e, "The code tool cannot run code yet");
-                }
-            });
-        }
     }
 
     /// Stops the MCP servers, closes the browser and removes every sandbox.
@@ -209,18 +202,7 @@ pub async fn check(settings: &ToolSettings) -> Vec<ToolCheck> {
         format!("offered: {}", settings.enabled.join(", ")),
     ));
     if settings.enabled("code") {
-        let sandbox: Result<Arc<dyn Sandbox>, String> = match &settings.backend {
-            SandboxBackend::Docker(config) => DockerSandbox::new(config.clone())
-                .map(|s| Arc::new(s) as Arc<dyn Sandbox>)
-                .map_err(|e| e.to_string()),
-            #[cfg(feature = "firecracker")]
-            SandboxBackend::Firecracker(config) => {
-                nexus_tools::FirecrackerSandbox::new(config.clone())
-                    .map(|s| Arc::new(s) as Arc<dyn Sandbox>)
-                    .map_err(|e| e.to_string())
-            }
-        };
-        out.push(match sandbox {
+        out.push(match sandbox_for(&settings.backend) {
             Err(e) => problem("code sandbox", e, "correct [tools.sandbox]"),
             Ok(sandbox) => match sandbox.check().await {
                 Ok(()) => fine("code sandbox", format!("{} ready", sandbox.name())),

@@ -54,6 +54,23 @@ fn optional(value: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_owned())
 }
 
+/// A list of short names, trimmed, empty ones dropped; `refusal` when one is too long or holds
+/// control characters.
+fn entries(list: &[String], refusal: &str) -> Result<Vec<String>, ApiError> {
+    let out: Vec<String> = list
+        .iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if out
+        .iter()
+        .any(|s| s.len() > 128 || s.chars().any(char::is_control))
+    {
+        return Err(ApiError::invalid(refusal));
+    }
+    Ok(out)
+}
+
 fn access(a: Option<&pb::ChannelAccess>) -> Result<AccessPolicy, ApiError> {
     let Some(a) = a else {
         return Ok(AccessPolicy::default());
@@ -78,32 +95,14 @@ fn access(a: Option<&pb::ChannelAccess>) -> Result<AccessPolicy, ApiError> {
             )));
         }
     };
-    let allow = a
-        .allow
-        .iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>();
-    if allow
-        .iter()
-        .any(|s| s.len() > 128 || s.chars().any(char::is_control))
-    {
-        return Err(ApiError::invalid("allowlist entries are platform user ids"));
-    }
-    let tools = a.tools.as_ref().map(|t| {
-        t.tools
-            .iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-    });
-    if tools
-        .iter()
-        .flatten()
-        .any(|s| s.len() > 128 || s.chars().any(char::is_control))
-    {
-        return Err(ApiError::invalid("tool entries are tool names or mcp:NAME"));
-    }
+    let allow = entries(&a.allow, "allowlist entries are platform user ids")?;
+    let tools = match &a.tools {
+        Some(t) => Some(entries(
+            &t.tools,
+            "tool entries are tool names or mcp:NAME",
+        )?),
+        None => None,
+    };
     Ok(AccessPolicy {
         dm,
         allow,

@@ -1,5 +1,7 @@
 //! `Chat`: commit the message, then stream its turn's events until `done` or `error`.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use futures::StreamExt;
 use nexus_core::{ChannelKind, Metadata, Session, SessionId};
@@ -75,16 +77,19 @@ impl GatewayService {
                 dedupe,
             })
             .await?;
-        let links = self.settings.links.clone();
+        let settings = Arc::clone(&self.settings);
         let events = futures::stream::unfold(
-            (handle.events, false, links),
-            |(mut rx, finished, links)| async move {
+            (handle.events, false, settings),
+            |(mut rx, finished, settings)| async move {
                 if finished {
                     return None;
                 }
                 let event = rx.recv().await?;
                 let terminal = event.is_terminal();
-                Some((convert::event(event, &links), (rx, terminal, links)))
+                Some((
+                    convert::event(event, &settings.links),
+                    (rx, terminal, settings),
+                ))
             },
         )
         .filter_map(|e| async move { e.map(Ok) });
