@@ -3,6 +3,8 @@
 //! Owns the ordering rule for a turn's context and the repair of a history window that was cut
 //! in the middle of a tool exchange. Must never call a provider or the store.
 
+use std::borrow::Borrow;
+
 use nexus_core::{ChatMessage, ChatRole, ContentBlock, Message, Role};
 
 /// Orders the history for the turn answering `current` (a user message with `current.seq`).
@@ -57,11 +59,11 @@ pub(crate) fn trim_to_fit(
 /// Consecutive tool results become one user-side message of `ToolResult` blocks. Tool results
 /// whose call is not in the window, and assistant tool calls whose results are not, are dropped
 /// so the provider never sees an unanswered or orphaned call.
-pub(crate) fn to_chat(messages: &[Message]) -> Vec<ChatMessage> {
+pub(crate) fn to_chat<M: Borrow<Message>>(messages: &[M]) -> Vec<ChatMessage> {
     let mut out: Vec<ChatMessage> = Vec::with_capacity(messages.len());
     let mut i = 0;
     while i < messages.len() {
-        let msg = &messages[i];
+        let msg = messages[i].borrow();
         match msg.role {
             Role::User => {
                 out.push(ChatMessage::text(ChatRole::User, msg.content.clone()));
@@ -80,8 +82,8 @@ pub(crate) fn to_chat(messages: &[Message]) -> Vec<ChatMessage> {
                 // Gather the tool results that follow; keep the exchange only if complete.
                 let mut j = i + 1;
                 let mut results = Vec::new();
-                while j < messages.len() && messages[j].role == Role::Tool {
-                    results.push(&messages[j]);
+                while j < messages.len() && messages[j].borrow().role == Role::Tool {
+                    results.push(messages[j].borrow());
                     j += 1;
                 }
                 let answered = msg.tool_calls.iter().all(|call| {

@@ -155,10 +155,12 @@ pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, S
                 .await?;
             let mut ordered = order_for_turn(stored, &current);
             ordered.pop();
+            let ordered: Vec<Arc<Message>> = ordered.into_iter().map(Arc::new).collect();
             rt.history.set(session.id, ordered.clone());
             ordered
         }
     };
+    let current = Arc::new(current);
     rt.hub.publish(
         turn_id,
         TurnEvent::Started {
@@ -191,14 +193,15 @@ pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, S
         allowed_tools: allowed_tools(&agent, &current),
     };
     let mut context = earlier;
-    context.push(current.clone());
+    context.push(Arc::clone(&current));
     match state.run(&context).await {
         Ok(final_id) => {
             let (end, committed) = state.commit(final_id).await?;
             match committed {
-                Some(messages) => rt
-                    .history
-                    .append(session.id, std::iter::once(current).chain(messages)),
+                Some(messages) => rt.history.append(
+                    session.id,
+                    std::iter::once(current).chain(messages.into_iter().map(Arc::new)),
+                ),
                 None => rt.history.invalidate(session.id),
             }
             rt.metrics
@@ -322,17 +325,28 @@ impl LoopState<'_> {
     }
 
     /// Runs model calls and tool calls until a final answer; returns its message id.
-    async fn run(&mut self, context: &[Message]) -> Result<MessageId, StepError> {
+    async fn run(&mut self, context: &[Arc<Message>]) -> Result<MessageId, StepError> {
         let tools = self.rt.tools.specs(&self.allowed_tools);
-        let mut conversation = to_chat(context);
         let max_steps = self.agent.max_steps.max(1);
-        for _step in 0..max_steps {
+        for step in 0..max_steps {
+            // The request owns its conversation: built anew for each step (most turns have
+            // one) rather than copied from a kept one.
+            let mut conversation = if step == 0 {
+                to_chat(context)
+            } else {
+                let all: Vec<&Message> = context
+                    .iter()
+                    .map(|m| &**m)
+                    .chain(&self.new_messages)
+                    .collect();
+                to_chat(&all)
+            };
             self.fit(&mut conversation, &tools);
             let request = CompletionRequest {
                 model: self.agent.model.clone(),
                 system: (!self.agent.system_prompt.is_empty())
                     .then(|| self.agent.system_prompt.clone()),
-                messages: conversation.clone(),
+                messages: conversation,
                 tools: tools.clone(),
                 max_output_tokens: self.agent.max_output_tokens,
                 temperature: self.agent.temperature,
@@ -355,10 +369,8 @@ impl LoopState<'_> {
             let mut assistant = self.outbound(Role::Assistant, text);
             assistant.tool_calls = calls;
             let results = self.run_tools(&assistant.tool_calls).await?;
-            let start = self.new_messages.len();
             self.new_messages.push(assistant);
             self.new_messages.extend(results);
-            conversation.extend(to_chat(&self.new_messages[start..]));
         }
         Err(StepError::Failed(Failure {
             kind: TurnErrorKind::StepLimit,
@@ -499,7 +511,7 @@ impl LoopState<'_> {
             },
         );
         self.usage.push(UsageRecord {
-            id: uuid::Uuid::new_v4(),
+            id: nexus_core::ids::new_uuid(),
             turn_id: self.item.turn_id,
             session_id: self.session.id,
             user_id: self.session.user_id,

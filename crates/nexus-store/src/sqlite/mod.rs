@@ -109,7 +109,11 @@ pub(crate) type WriteLock = tokio::sync::OwnedMutexGuard<()>;
 impl SqliteStore {
     /// Opens (creating if missing) the database `url` names (`sqlite:PATH`, `sqlite://PATH`,
     /// `sqlite::memory:`), and applies migrations when `options.migrate` is set.
+    ///
+    /// Makes this process's new ids time-ordered (see [`nexus_core::ids`]): SQLite's indexes
+    /// are local B-trees, where random keys dirty a random page per insert.
     pub async fn connect(url: &str, options: &OpenOptions) -> StoreResult<Self> {
+        nexus_core::ids::use_time_ordered_ids(true);
         let connect = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
