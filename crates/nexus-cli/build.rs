@@ -11,7 +11,10 @@
 //!
 //! `NEXUS_LINK_ORDER=off` leaves both out (another linker, an older glibc).
 
-#![allow(clippy::print_stdout, reason = "cargo reads build instructions from stdout")]
+#![allow(
+    clippy::print_stdout,
+    reason = "cargo reads build instructions from stdout"
+)]
 
 use std::path::Path;
 

@@ -99,10 +99,7 @@ mod tests {
             cache.get(s).is_none(),
             "an unknown session is not started from a fragment"
         );
-        cache.set(
-            s,
-            ["a", "b", "c"].map(|t| Arc::new(msg(s, t))).into(),
-        );
+        cache.set(s, ["a", "b", "c"].map(|t| Arc::new(msg(s, t))).into());
         cache.append(s, [Arc::new(msg(s, "d"))]);
         let texts: Vec<String> = cache
             .get(s)
