@@ -13,16 +13,16 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Postgres, Row};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Arguments, AssertSqlSafe, PgConnection, Postgres, Row};
 use uuid::Uuid;
 
 use crate::OpenOptions;
 use crate::codec::{self, Cols, column_error, db};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{Backend, MigrationStatus};
-use crate::sql::batch::{Batch, BatchMode, grouped};
-use crate::sql::{RowsAffected, SqlDb, SqlStore};
+use crate::sql::batch::Batch;
+use crate::sql::{BatchBinds, BatchDb, RowsAffected, SqlDb, SqlStore};
 use crate::traits::Store;
 
 /// The PostgreSQL migrations, embedded at build time, run without sqlx's advisory lock
@@ -84,27 +84,53 @@ impl SqlStore for PostgresStore {
 
     async fn write_batch(&self, batch: Batch<Postgres>) -> Result<Vec<Vec<PgRow>>, sqlx::Error> {
         let mut groups = Vec::with_capacity(batch.statements());
-        let parts = batch.into_parts()?;
+        let mut parts = batch.into_parts()?;
+        if parts.len() == 1
+            && let Some(part) = parts.pop()
+        {
+            // One statement is a transaction of its own: no BEGIN and COMMIT round trips.
+            groups.push(
+                sqlx::query_with(AssertSqlSafe(part.sql), part.args)
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+            return Ok(groups);
+        }
         // An error drops the transaction, which rolls it back.
         let mut tx = self.pool.begin().await?;
         for part in parts {
-            let rows = grouped::<Postgres>(&mut *tx, part.sql, part.args, part.statements)
-                .await
-                .map_err(|failed| failed.error)?;
-            groups.extend(rows);
+            groups.push(
+                sqlx::query_with(AssertSqlSafe(part.sql), part.args)
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
         }
         tx.commit().await?;
         Ok(groups)
     }
 }
 
-impl SqlDb for Postgres {
+impl BatchDb for Postgres {
+    type BatchArgs = PgArguments;
+    type BatchRow = PgRow;
     /// `timestamptz`.
     type Time = DateTime<Utc>;
     type OptTime = Option<DateTime<Utc>>;
+
+    fn arg_count(args: &PgArguments) -> usize {
+        args.len()
+    }
+}
+
+impl<'t, T: sqlx::Encode<'t, Postgres> + sqlx::Type<Postgres>> BatchBinds<'t, T> for Postgres {
+    fn add_to(args: &mut PgArguments, value: T) -> Result<(), sqlx::error::BoxDynError> {
+        args.add(value)
+    }
+}
+
+impl SqlDb for Postgres {
     type Conn<'c> = &'c mut PgConnection;
     type OnPool<'p> = &'p PgPool;
-    const BATCH_MODE: BatchMode = BatchMode::Statements;
 
     fn time(at: DateTime<Utc>) -> DateTime<Utc> {
         at

@@ -4,49 +4,25 @@
 //! with `$n` placeholders counted from each statement's first argument; `SqlStore::write_batch`
 //! runs it:
 //!
-//! - SQLite sends a whole batch as one script, in one trip to the connection's worker thread:
-//!   the placeholders of later statements are renumbered so that all of them index one argument
-//!   list. A per-statement trip (a thread hand-off each way) was most of a turn's cost and most
-//!   of the time the database's single write lock was held.
-//! - PostgreSQL runs the statements one by one inside a transaction (its extended protocol takes
-//!   one statement per prepared query).
+//! - SQLite hands the whole batch to its committer (`crate::sqlite::write`), which runs it on
+//!   its own connection with no thread hand-off per statement and commits it together with the
+//!   other batches waiting.
+//! - PostgreSQL runs the statements one by one inside a transaction.
 //!
-//! Rows come back grouped by statement. sqlx marks several statements in one SQLite query as
-//! deprecated behaviour; should a later sqlx drop it, `BatchMode::Statements` for SQLite keeps
-//! every caller working, one trip per statement.
+//! Rows come back grouped by statement.
 
 use std::fmt::Write as _;
 
-use futures::TryStreamExt;
-use sqlx::{Arguments, AssertSqlSafe, Either, Executor};
+use super::{BatchBinds, BatchDb, SqlDb};
 
-use super::{Binds, SqlDb};
-
-/// Arguments after which a script is continued in a new SQL text. SQLite numbers the
-/// parameters of a whole script together and allows at most 32766; a statement of this crate
-/// binds at most a few thousand.
-const SCRIPT_ARGS: usize = 16_384;
-
-/// How a database runs a [`Batch`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BatchMode {
-    /// All statements in one SQL text with one argument list (SQLite).
-    Script,
-    /// One prepared statement at a time (PostgreSQL).
-    Statements,
-}
-
-/// One SQL text and its arguments.
+/// One statement and its arguments.
 pub(crate) struct Part<DB: SqlDb> {
     pub(crate) sql: String,
-    pub(crate) args: DB::Arguments,
-    /// Statements in `sql`.
-    pub(crate) statements: usize,
+    pub(crate) args: <DB as BatchDb>::BatchArgs,
 }
 
 /// The statements of one step of a write transaction.
 pub(crate) struct Batch<DB: SqlDb> {
-    mode: BatchMode,
     parts: Vec<Part<DB>>,
     /// The first argument that failed to encode; reported when the batch runs.
     error: Option<String>,
@@ -61,7 +37,6 @@ impl<DB: SqlDb> Default for Batch<DB> {
 impl<DB: SqlDb> Batch<DB> {
     pub(crate) fn new() -> Self {
         Batch {
-            mode: DB::BATCH_MODE,
             parts: Vec::new(),
             error: None,
         }
@@ -69,16 +44,12 @@ impl<DB: SqlDb> Batch<DB> {
 
     /// Statements in the batch.
     pub(crate) fn statements(&self) -> usize {
-        self.parts.iter().map(|p| p.statements).sum()
+        self.parts.len()
     }
 
     fn current(&mut self) -> &mut Part<DB> {
         if self.parts.is_empty() {
-            self.parts.push(Part {
-                sql: String::new(),
-                args: DB::Arguments::default(),
-                statements: 0,
-            });
+            self.open();
         }
         let last = self.parts.len() - 1;
         &mut self.parts[last]
@@ -88,9 +59,7 @@ impl<DB: SqlDb> Batch<DB> {
     /// argument; bind them with [`Batch::arg`], in order.
     pub(crate) fn stmt(&mut self, sql: &str) -> &mut Self {
         self.open();
-        let part = self.current();
-        let offset = part.args.len();
-        renumber(&mut part.sql, sql, offset);
+        self.current().sql.push_str(sql);
         self
     }
 
@@ -101,23 +70,10 @@ impl<DB: SqlDb> Batch<DB> {
     }
 
     fn open(&mut self) {
-        let full = self
-            .parts
-            .last()
-            .is_some_and(|p| p.args.len() >= SCRIPT_ARGS);
-        if self.mode == BatchMode::Statements || self.parts.is_empty() || full {
-            self.parts.push(Part {
-                sql: String::new(),
-                args: DB::Arguments::default(),
-                statements: 1,
-            });
-        } else {
-            let part = self.current();
-            if !part.sql.is_empty() {
-                part.sql.push_str(";\n");
-            }
-            part.statements += 1;
-        }
+        self.parts.push(Part {
+            sql: String::new(),
+            args: Default::default(),
+        });
     }
 
     /// Appends SQL text to the current statement.
@@ -129,7 +85,7 @@ impl<DB: SqlDb> Batch<DB> {
     /// Binds the next argument of the current statement.
     pub(crate) fn arg<'t, T>(&mut self, value: T) -> &mut Self
     where
-        DB: Binds<'t, T>,
+        DB: BatchBinds<'t, T>,
     {
         if let Err(e) = DB::add_to(&mut self.current().args, value)
             && self.error.is_none()
@@ -142,10 +98,10 @@ impl<DB: SqlDb> Batch<DB> {
     /// Appends a placeholder for `value` to the current statement and binds it.
     pub(crate) fn push_arg<'t, T>(&mut self, value: T) -> &mut Self
     where
-        DB: Binds<'t, T>,
+        DB: BatchBinds<'t, T>,
     {
         let part = self.current();
-        let n = part.args.len() + 1;
+        let n = DB::arg_count(&part.args) + 1;
         // Writing to a String cannot fail.
         let _ = write!(part.sql, "${n}");
         self.arg(value)
@@ -162,7 +118,7 @@ impl<DB: SqlDb> Batch<DB> {
         }
     }
 
-    /// The SQL texts to send, in order; an argument that did not encode is `Error::Encode`.
+    /// The statements to run, in order; an argument that did not encode is `Error::Encode`.
     pub(crate) fn into_parts(self) -> Result<Vec<Part<DB>>, sqlx::Error> {
         match self.error {
             Some(detail) => Err(sqlx::Error::Encode(detail.into())),
@@ -171,7 +127,7 @@ impl<DB: SqlDb> Batch<DB> {
     }
 }
 
-/// The rows of a multi-row `INSERT` ([`Batch::insert`]).
+/// The rows of a multi-row `INSERT` ([`Batch::values`]).
 pub(crate) struct Values<'b, DB: SqlDb> {
     batch: &'b mut Batch<DB>,
     rows: usize,
@@ -190,7 +146,7 @@ impl<DB: SqlDb> Values<'_, DB> {
     /// The next value of the row.
     pub(crate) fn value<'t, T>(&mut self, value: T) -> &mut Self
     where
-        DB: Binds<'t, T>,
+        DB: BatchBinds<'t, T>,
     {
         if self.values > 0 {
             self.batch.push(", ");
@@ -206,87 +162,5 @@ impl<DB: SqlDb> Drop for Values<'_, DB> {
         if self.rows > 0 {
             self.batch.push(")");
         }
-    }
-}
-
-/// Appends `sql` to `out` with every `$n` placeholder raised by `offset`.
-fn renumber(out: &mut String, sql: &str, offset: usize) {
-    if offset == 0 {
-        out.push_str(sql);
-        return;
-    }
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        match after[..digits].parse::<usize>() {
-            Ok(n) => {
-                let _ = write!(out, "${}", n + offset);
-            }
-            // A `$` not followed by a number is not a placeholder.
-            Err(_) => out.push('$'),
-        }
-        rest = &after[digits..];
-    }
-    out.push_str(rest);
-}
-
-/// Rows per statement of one SQL text, and how far it got when it failed.
-pub(crate) struct Failed {
-    pub(crate) error: sqlx::Error,
-    /// Statements of the text that completed before the error.
-    pub(crate) completed: usize,
-}
-
-/// Runs one SQL text and groups the rows it returns by statement.
-pub(crate) async fn grouped<'c, DB: SqlDb>(
-    conn: DB::Conn<'c>,
-    sql: String,
-    args: DB::Arguments,
-    statements: usize,
-) -> Result<Vec<Vec<DB::Row>>, Failed> {
-    let mut groups: Vec<Vec<DB::Row>> = Vec::with_capacity(statements);
-    let mut current = Vec::new();
-    let mut stream = conn.fetch_many(sqlx::query_with(AssertSqlSafe(sql), args));
-    loop {
-        match stream.try_next().await {
-            Ok(Some(Either::Right(row))) => current.push(row),
-            Ok(Some(Either::Left(_done))) => groups.push(std::mem::take(&mut current)),
-            Ok(None) => break,
-            Err(error) => {
-                return Err(Failed {
-                    error,
-                    completed: groups.len(),
-                });
-            }
-        }
-    }
-    // A statement that ends without a result (none seen in practice) still gets its group.
-    while groups.len() < statements {
-        groups.push(std::mem::take(&mut current));
-    }
-    Ok(groups)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::renumber;
-
-    fn renumbered(sql: &str, offset: usize) -> String {
-        let mut out = String::new();
-        renumber(&mut out, sql, offset);
-        out
-    }
-
-    #[test]
-    fn renumbers_placeholders_only() {
-        assert_eq!(
-            renumbered("UPDATE t SET a = $2 WHERE id = $1 AND b = $10", 3),
-            "UPDATE t SET a = $5 WHERE id = $4 AND b = $13"
-        );
-        assert_eq!(renumbered("SELECT '$' || $1", 1), "SELECT '$' || $2");
-        assert_eq!(renumbered("SELECT $1", 0), "SELECT $1");
-        assert_eq!(renumbered("x$", 2), "x$");
     }
 }

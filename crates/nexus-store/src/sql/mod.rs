@@ -22,11 +22,10 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use sqlx::query::Query;
 use sqlx::query_builder::Separated;
-use sqlx::{Arguments, Database, Encode, Executor, IntoArguments, QueryBuilder, Type};
+use sqlx::{Database, Encode, Executor, IntoArguments, QueryBuilder, Type};
 use uuid::Uuid;
 
 use crate::codec::Cols;
-use batch::BatchMode;
 
 /// A store that runs the shared SQL: the database it speaks, its pool and its write transactions.
 pub(crate) trait SqlStore: Send + Sync {
@@ -46,7 +45,29 @@ pub(crate) trait SqlStore: Send + Sync {
     fn write_batch(
         &self,
         batch: batch::Batch<Self::Db>,
-    ) -> impl Future<Output = Result<Vec<Vec<<Self::Db as Database>::Row>>, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<Vec<<Self::Db as BatchDb>::BatchRow>>, sqlx::Error>> + Send;
+}
+
+/// How a database's write batches hold their arguments and return their rows. SQLite runs its
+/// batches outside sqlx (see `crate::sqlite::write`), with values and rows of its own;
+/// PostgreSQL uses sqlx's.
+pub(crate) trait BatchDb: Database {
+    /// The arguments of one statement of a batch.
+    type BatchArgs: Default + Send;
+    /// A row a batch statement returned.
+    type BatchRow: Cols + Send;
+    /// A timestamp as stored (SQLite: microseconds since the epoch; PostgreSQL: `timestamptz`).
+    type Time: for<'q> Encode<'q, Self> + Type<Self> + Send;
+    /// An optional timestamp as stored.
+    type OptTime: for<'q> Encode<'q, Self> + Type<Self> + Send;
+
+    /// Arguments bound so far.
+    fn arg_count(args: &Self::BatchArgs) -> usize;
+}
+
+/// That values of type `T` can be bound in this database's write batches.
+pub(crate) trait BatchBinds<'t, T>: BatchDb {
+    fn add_to(args: &mut Self::BatchArgs, value: T) -> Result<(), sqlx::error::BoxDynError>;
 }
 
 /// What the shared SQL needs of a sqlx database, beyond [`Database`]: one `Binds` per type its
@@ -55,6 +76,7 @@ pub(crate) trait SqlStore: Send + Sync {
 /// it for free.
 pub(crate) trait SqlDb:
     Database<Arguments: IntoArguments<Self>, Row: Cols, QueryResult: RowsAffected>
+    + BatchDb
     + for<'a> Binds<'a, Uuid>
     + for<'a> Binds<'a, String>
     + for<'a> Binds<'a, &'a str>
@@ -67,17 +89,25 @@ pub(crate) trait SqlDb:
     + for<'a> Binds<'a, Option<i64>>
     + for<'a> Binds<'a, Option<f32>>
     + for<'a> Binds<'a, bool>
+    + for<'a> BatchBinds<'a, Uuid>
+    + for<'a> BatchBinds<'a, String>
+    + for<'a> BatchBinds<'a, &'a str>
+    + for<'a> BatchBinds<'a, &'a String>
+    + for<'a> BatchBinds<'a, Option<&'a str>>
+    + for<'a> BatchBinds<'a, Option<&'a String>>
+    + for<'a> BatchBinds<'a, &'a [u8]>
+    + for<'a> BatchBinds<'a, &'a Vec<u8>>
+    + for<'a> BatchBinds<'a, i64>
+    + for<'a> BatchBinds<'a, Option<i64>>
+    + for<'a> BatchBinds<'a, Option<f32>>
+    + for<'a> BatchBinds<'a, bool>
+    + for<'a> BatchBinds<'a, <Self as BatchDb>::Time>
+    + for<'a> BatchBinds<'a, <Self as BatchDb>::OptTime>
 {
-    /// A timestamp as stored (SQLite: microseconds since the epoch; PostgreSQL: `timestamptz`).
-    type Time: for<'q> Encode<'q, Self> + Type<Self> + Send;
-    /// An optional timestamp as stored.
-    type OptTime: for<'q> Encode<'q, Self> + Type<Self> + Send;
     /// `&mut Self::Connection`, as an executor.
     type Conn<'c>: Executor<'c, Database = Self>;
     /// `&Pool<Self>`, as an executor.
     type OnPool<'p>: Executor<'p, Database = Self>;
-    /// How this database runs a [`batch::Batch`].
-    const BATCH_MODE: BatchMode;
 
     fn time(at: DateTime<Utc>) -> Self::Time;
     /// SQL giving the UTC day (`YYYY-MM-DD`, as text) of the timestamp column `column`.
@@ -98,7 +128,6 @@ pub(crate) trait Binds<'t, T>: Database {
     ) -> Query<'q, Self, Self::Arguments>;
     fn push_to(builder: &mut QueryBuilder<Self>, value: T);
     fn push_separated(values: &mut Separated<'_, Self, &'static str>, value: T);
-    fn add_to(args: &mut Self::Arguments, value: T) -> Result<(), sqlx::error::BoxDynError>;
 }
 
 impl<'t, DB: Database, T: Encode<'t, DB> + Type<DB>> Binds<'t, T> for DB {
@@ -113,9 +142,6 @@ impl<'t, DB: Database, T: Encode<'t, DB> + Type<DB>> Binds<'t, T> for DB {
     }
     fn push_separated(values: &mut Separated<'_, Self, &'static str>, value: T) {
         values.push_bind(value);
-    }
-    fn add_to(args: &mut Self::Arguments, value: T) -> Result<(), sqlx::error::BoxDynError> {
-        args.add(value)
     }
 }
 

@@ -410,15 +410,20 @@ impl<S: SqlStore> InboxStore for S {
     }
 
     async fn begin_attempt(&self, turn_id: TurnId) -> StoreResult<u32> {
-        let _writing = self.lock_writes().await;
-        let row = retry_statement("begin_attempt", || {
-            sqlx::query(
+        // A batch, so that SQLite commits it together with the other writes waiting.
+        let groups = retry_statement("begin_attempt", || {
+            let mut b = Batch::<S::Db>::new();
+            b.stmt(
                 "UPDATE inbox SET attempts = attempts + 1 WHERE turn_id = $1 RETURNING attempts",
             )
-            .arg(turn_id.as_uuid())
-            .fetch_optional(self.db())
+            .arg(turn_id.as_uuid());
+            self.write_batch(b)
         })
         .await?;
+        let row = groups
+            .into_iter()
+            .next()
+            .and_then(|rows| rows.into_iter().next());
         let attempts = row
             .ok_or(StoreError::NotFound { what: "inbox item" })?
             .int("attempts")?;

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -32,8 +33,8 @@ use crate::OpenOptions;
 use crate::codec::{self, Cols, column_error, db};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{Backend, MigrationStatus};
-use crate::sql::batch::{Batch, BatchMode};
-use crate::sql::{RowsAffected, SqlDb, SqlStore};
+use crate::sql::batch::Batch;
+use crate::sql::{BatchBinds, BatchDb, RowsAffected, SqlDb, SqlStore};
 use crate::traits::Store;
 
 /// The SQLite migrations, embedded at build time.
@@ -56,10 +57,8 @@ pub struct SqliteStore {
     writes: Arc<tokio::sync::Mutex<()>>,
     /// Writes begun, for the checkpointer to see whether there is anything to do.
     written: Arc<AtomicU64>,
-    /// Commits write batches (see `write`).
+    /// Commits write batches on a connection of its own (see `write`).
     committer: Arc<write::Committer>,
-    /// The committer's connection (the same pool as `pool` for an in-memory database).
-    writer: SqlitePool,
     /// Stops the background checkpointer when the last clone of the store is dropped.
     _checkpointer: Option<Arc<AbortOnDrop>>,
 }
@@ -125,9 +124,23 @@ impl SqliteStore {
             // Savepoint journals (one per batch of a group commit) in memory, not temp files.
             .pragma("temp_store", "memory");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let target = write::Target {
+            filename: connect
+                .get_filename()
+                .to_str()
+                .ok_or_else(|| StoreError::Config("the SQLite path is not valid UTF-8".into()))?
+                .to_owned(),
+            in_memory,
+            busy_timeout: BUSY_TIMEOUT,
+            pragmas: format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}; \
+                 PRAGMA temp_store = MEMORY;"
+            ),
+        };
         let pool = if in_memory {
             // Every connection to a private in-memory database sees its own empty database:
-            // keep exactly one, forever.
+            // keep exactly one, forever (the committer's shares it through the shared cache).
             SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
@@ -139,30 +152,14 @@ impl SqliteStore {
         // A local file does not drop connections: skip the ping sqlx sends before every
         // checkout, which costs a round trip to the connection's worker thread.
         .test_before_acquire(false)
-        .connect_with(connect.clone())
+        .connect_with(connect)
         .await
         .map_err(db)?;
-        // The committer's own connection keeps its page and statement caches warm: no other
-        // connection's commit invalidates them.
-        let writer = if in_memory {
-            pool.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .test_before_acquire(false)
-                .connect_with(connect)
-                .await
-                .map_err(db)?
-        };
         let writes = Arc::default();
         let written = Arc::new(AtomicU64::new(0));
-        let committer =
-            write::Committer::start(writer.clone(), Arc::clone(&writes), Arc::clone(&written))
-                .map_err(|e| {
-                    StoreError::Config(format!("cannot start the SQLite committer: {e}"))
-                })?;
+        // After the pool: its first connection created the file and switched it to WAL.
+        let committer = write::Committer::start(target, Arc::clone(&writes), Arc::clone(&written))
+            .map_err(|e| StoreError::Config(format!("SQLite committer: {e}")))?;
         // An in-memory database has no WAL.
         let checkpointer =
             (!in_memory).then(|| Arc::new(spawn_checkpointer(pool.clone(), Arc::clone(&written))));
@@ -171,7 +168,6 @@ impl SqliteStore {
             writes,
             written,
             committer: Arc::new(committer),
-            writer,
             _checkpointer: checkpointer,
         };
         if options.migrate {
@@ -199,18 +195,104 @@ impl SqlStore for SqliteStore {
         Arc::clone(&self.writes).lock_owned().await
     }
 
-    async fn write_batch(&self, batch: Batch<Sqlite>) -> Result<Vec<Vec<SqliteRow>>, sqlx::Error> {
+    async fn write_batch(
+        &self,
+        batch: Batch<Sqlite>,
+    ) -> Result<Vec<Vec<write::WrittenRow>>, sqlx::Error> {
         self.committer.commit(batch).await
     }
 }
 
-impl SqlDb for Sqlite {
+impl BatchDb for Sqlite {
+    type BatchArgs = Vec<Value>;
+    type BatchRow = write::WrittenRow;
     /// Microseconds since the epoch.
     type Time = i64;
     type OptTime = Option<i64>;
+
+    fn arg_count(args: &Vec<Value>) -> usize {
+        args.len()
+    }
+}
+
+/// A value as the committer binds it: the same SQLite type sqlx binds it as, so that what one
+/// writes the other reads back.
+pub(crate) trait SqliteValue {
+    fn into_value(self) -> Value;
+}
+
+impl<T: SqliteValue> SqliteValue for Option<T> {
+    fn into_value(self) -> Value {
+        self.map_or(Value::Null, SqliteValue::into_value)
+    }
+}
+
+impl SqliteValue for Uuid {
+    /// A 16-byte blob, as sqlx stores a `Uuid`.
+    fn into_value(self) -> Value {
+        Value::Blob(self.as_bytes().to_vec())
+    }
+}
+
+impl SqliteValue for String {
+    fn into_value(self) -> Value {
+        Value::Text(self)
+    }
+}
+
+impl SqliteValue for &str {
+    fn into_value(self) -> Value {
+        Value::Text(self.to_owned())
+    }
+}
+
+impl SqliteValue for &String {
+    fn into_value(self) -> Value {
+        Value::Text(self.clone())
+    }
+}
+
+impl SqliteValue for &[u8] {
+    fn into_value(self) -> Value {
+        Value::Blob(self.to_vec())
+    }
+}
+
+impl SqliteValue for &Vec<u8> {
+    fn into_value(self) -> Value {
+        Value::Blob(self.clone())
+    }
+}
+
+impl SqliteValue for i64 {
+    fn into_value(self) -> Value {
+        Value::Integer(self)
+    }
+}
+
+impl SqliteValue for f32 {
+    fn into_value(self) -> Value {
+        Value::Real(f64::from(self))
+    }
+}
+
+impl SqliteValue for bool {
+    /// 0 or 1, as sqlx stores a `bool`.
+    fn into_value(self) -> Value {
+        Value::Integer(i64::from(self))
+    }
+}
+
+impl<T: SqliteValue> BatchBinds<'_, T> for Sqlite {
+    fn add_to(args: &mut Vec<Value>, value: T) -> Result<(), sqlx::error::BoxDynError> {
+        args.push(value.into_value());
+        Ok(())
+    }
+}
+
+impl SqlDb for Sqlite {
     type Conn<'c> = &'c mut SqliteConnection;
     type OnPool<'p> = &'p SqlitePool;
-    const BATCH_MODE: BatchMode = BatchMode::Script;
 
     fn time(at: DateTime<Utc>) -> i64 {
         at.timestamp_micros()
@@ -315,7 +397,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        self.writer.close().await;
+        self.committer.close();
         self.pool.close().await;
     }
 }

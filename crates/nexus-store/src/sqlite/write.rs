@@ -1,117 +1,173 @@
-//! The SQLite committer: group commit of write batches on a thread of its own.
+//! The SQLite committer: group commit of write batches on a connection of its own.
 //!
 //! SQLite has one writer at a time, so the time a write holds the database decides how many
-//! turns per second the whole process can take. Callers hand their [`Batch`] to the committer
-//! and wait for its outcome. The committer takes every batch that is waiting, runs each as one
-//! script inside a `SAVEPOINT` of a shared transaction, and commits them together: one trip to
-//! the connection's worker thread per batch, one `COMMIT` (one WAL append of the pages they
-//! share) per group. A batch that fails is rolled back to its savepoint alone and gets its own
-//! error; if the group itself cannot commit, every batch still waiting is run again on its own,
-//! so each caller sees its own outcome.
+//! turns per second the whole process can take. The writes run outside sqlx, on a `rusqlite`
+//! connection over the same `libsqlite3-sys`: sqlx runs each connection on a worker thread of
+//! its own and sends every statement there and every result back through a channel, two thread
+//! wake-ups per statement while the write lock is held. Here a write runs where it is committed,
+//! and the only hand-offs left are the caller's batch coming in and its rows going back.
 //!
-//! The committer is a plain thread rather than a task, so that it resumes the moment the
-//! connection's worker thread answers instead of queueing behind the runtime's other tasks while
-//! it holds the write lock. It stops when the store is dropped.
+//! A caller whose write finds no other under way commits it at once, on its own thread: a
+//! batch is a few statements on a local file, done in tens of microseconds, and nothing in it
+//! awaits, so a caller that stops waiting cannot leave the connection inside a transaction.
+//! Batches that arrive while a write is under way queue for the committer thread, which takes
+//! every batch waiting, runs each inside a `SAVEPOINT` of one transaction, and commits them
+//! together: one `COMMIT` (one WAL append of the pages they share) per group. A batch that fails
+//! is rolled back to its savepoint alone and gets its own error; if the group itself cannot
+//! commit, every batch that had succeeded is run again on its own, so each caller sees its own
+//! outcome. The thread stops when the store is dropped.
+//!
+//! Reads stay on sqlx's pool. In WAL mode they see every committed write, from this connection
+//! or any other.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Sqlite, SqlitePool};
-use tokio::runtime::Handle;
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+use sqlx::Sqlite;
+use sqlx::error::{DatabaseError, ErrorKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
+use uuid::Uuid;
 
-use crate::sql::batch::{Batch, Failed, Part, grouped};
+use crate::codec::Cols;
+use crate::error::{StoreError, StoreResult};
+use crate::sql::batch::{Batch, Part};
 
 /// Rows per statement of a committed batch, or why it failed.
-pub(crate) type Outcome = Result<Vec<Vec<SqliteRow>>, sqlx::Error>;
+pub(crate) type Outcome = Result<Vec<Vec<WrittenRow>>, sqlx::Error>;
 
 /// Batches committed together at most.
 const MAX_GROUP: usize = 64;
 
-/// A batch waiting for the committer.
+/// Prepared statements the committer's connection keeps (a turn's batches use about ten).
+const STATEMENT_CACHE: usize = 64;
+
+/// The statements of one batch.
+type Statements = Vec<Part<Sqlite>>;
+
+/// A batch waiting for the committer thread.
 struct Job {
-    parts: Vec<Part<Sqlite>>,
+    parts: Statements,
     reply: oneshot::Sender<Outcome>,
+}
+
+/// Where and how the committer opens its connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// The file name as sqlx opens it (a `file:` URI for an in-memory database).
+    pub(crate) filename: String,
+    /// A named in-memory database, shared with sqlx's connection through SQLite's shared cache.
+    pub(crate) in_memory: bool,
+    pub(crate) busy_timeout: Duration,
+    /// `PRAGMA` statements run on the new connection, the same as sqlx's connections get.
+    pub(crate) pragmas: String,
+}
+
+impl Target {
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        flags |= if self.in_memory {
+            OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE
+        } else {
+            OpenFlags::SQLITE_OPEN_PRIVATE_CACHE
+        };
+        let conn = Connection::open_with_flags(Path::new(&self.filename), flags)?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.execute_batch(&self.pragmas)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
 }
 
 /// The handle callers send batches through.
 #[derive(Debug)]
 pub(crate) struct Committer {
     jobs: mpsc::UnboundedSender<Job>,
-    worker: Arc<Worker>,
+    writer: Arc<Writer>,
 }
 
 impl Committer {
-    /// Starts the committer thread over `pool` (whose connections it takes one at a time),
-    /// holding `writes` while it writes and counting writes in `written`.
+    /// Opens the committer's connection to `target` and starts its thread, holding `writes`
+    /// while it writes and counting writes in `written`.
     pub(crate) fn start(
-        pool: SqlitePool,
+        target: Target,
         writes: Arc<tokio::sync::Mutex<()>>,
         written: Arc<AtomicU64>,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, String> {
+        let conn = target
+            .open()
+            .map_err(|e| format!("cannot open {}: {e}", target.filename))?;
         let (jobs, queue) = mpsc::unbounded_channel();
-        let runtime = Handle::current();
-        let worker = Arc::new(Worker {
-            pool,
+        let writer = Arc::new(Writer {
+            conn: Mutex::new(Some(conn)),
+            target,
+            closed: AtomicBool::new(false),
             writes,
             written,
         });
-        let thread = Arc::clone(&worker);
+        let thread = Arc::clone(&writer);
         std::thread::Builder::new()
             .name("nexus-sqlite-commit".into())
-            .spawn(move || thread.run(&runtime, queue))?;
-        Ok(Committer { jobs, worker })
+            .spawn(move || thread.run(queue))
+            .map_err(|e| format!("cannot start the SQLite committer thread: {e}"))?;
+        Ok(Committer { jobs, writer })
     }
 
     /// Commits `batch`; the rows each of its statements returned.
-    ///
-    /// When no other write is under way, the batch is committed by a task of the caller's
-    /// runtime instead of the committer thread: one thread hand-off less each way, which is
-    /// what a lone client waits for. A task rather than the caller itself, so that a caller
-    /// that stops waiting cannot leave the connection inside a transaction.
     pub(crate) async fn commit(&self, batch: Batch<Sqlite>) -> Outcome {
         let parts = batch.into_parts()?;
-        let (reply, outcome) = oneshot::channel();
-        let job = Job { parts, reply };
-        match Arc::clone(&self.worker.writes).try_lock_owned() {
-            Ok(lock) => {
-                let worker = Arc::clone(&self.worker);
-                tokio::spawn(async move {
-                    worker.written.fetch_add(1, Ordering::Relaxed);
-                    worker.commit_group(vec![job]).await;
-                    drop(lock);
-                });
-            }
-            Err(_) => self.jobs.send(job).map_err(|_| sqlx::Error::PoolClosed)?,
+        if let Ok(_lock) = self.writer.writes.try_lock() {
+            self.writer.written.fetch_add(1, Ordering::Relaxed);
+            let mut outcomes = self.writer.commit_group(vec![parts]);
+            return outcomes.pop().unwrap_or(Err(sqlx::Error::WorkerCrashed));
         }
+        let (reply, outcome) = oneshot::channel();
+        self.jobs
+            .send(Job { parts, reply })
+            .map_err(|_| sqlx::Error::PoolClosed)?;
         outcome.await.unwrap_or(Err(sqlx::Error::PoolClosed))
+    }
+
+    /// Closes the connection; later writes fail with `PoolClosed`.
+    pub(crate) fn close(&self) {
+        self.writer.closed.store(true, Ordering::Relaxed);
+        self.writer.connection().take();
     }
 }
 
-#[derive(Debug)]
-struct Worker {
-    pool: SqlitePool,
+struct Writer {
+    /// `None` once closed, or after a connection that could not roll back was dropped (it is
+    /// opened again on the next write).
+    conn: Mutex<Option<Connection>>,
+    target: Target,
+    closed: AtomicBool,
     writes: Arc<tokio::sync::Mutex<()>>,
     written: Arc<AtomicU64>,
 }
 
-/// What went wrong with a group as a whole.
-enum GroupFailed {
-    /// Before any batch ran (no connection, `BEGIN` failed); nothing to roll back.
-    NotBegun(sqlx::Error),
-    /// After the transaction began; it was rolled back.
-    RolledBack(sqlx::Error),
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
 }
 
-impl Worker {
-    fn run(&self, runtime: &Handle, mut queue: mpsc::UnboundedReceiver<Job>) {
+impl Writer {
+    fn run(&self, mut queue: mpsc::UnboundedReceiver<Job>) {
         while let Some(first) = queue.blocking_recv() {
-            runtime.block_on(async {
+            let replies_and_outcomes = {
+                let _lock = self.writes.blocking_lock();
                 self.written.fetch_add(1, Ordering::Relaxed);
-                let _lock = Arc::clone(&self.writes).lock_owned().await;
                 // Whatever arrived while the lock was taken joins the group.
                 let mut jobs = vec![first];
                 while jobs.len() < MAX_GROUP {
@@ -122,191 +178,342 @@ impl Worker {
                 }
                 // A caller that stopped waiting (a cancelled request) has nothing to be told.
                 jobs.retain(|job| !job.reply.is_closed());
-                if !jobs.is_empty() {
-                    self.commit_group(jobs).await;
-                }
-            });
+                let (batches, replies): (Vec<_>, Vec<_>) =
+                    jobs.into_iter().map(|job| (job.parts, job.reply)).unzip();
+                let outcomes = if batches.is_empty() {
+                    Vec::new()
+                } else {
+                    self.commit_group(batches)
+                };
+                replies.into_iter().zip(outcomes)
+            };
+            for (reply, outcome) in replies_and_outcomes {
+                let _ = reply.send(outcome);
+            }
         }
     }
 
-    /// Commits `jobs`, holding the write lock.
-    async fn commit_group(&self, mut jobs: Vec<Job>) {
-        let mut conn = match self.pool.acquire().await {
-            Ok(conn) => conn,
-            Err(err) => {
-                for job in jobs {
-                    let _ = job.reply.send(Err(match &err {
-                        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
-                        _ => sqlx::Error::PoolClosed,
-                    }));
-                }
-                return;
-            }
-        };
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(jobs.len());
-        match run_group(&mut conn, &jobs, &mut outcomes).await {
-            Ok(()) => {
-                for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                    let _ = job
-                        .reply
-                        .send(outcome.unwrap_or(Err(sqlx::Error::WorkerCrashed)));
-                }
-            }
-            Err(GroupFailed::NotBegun(err) | GroupFailed::RolledBack(err)) if jobs.len() == 1 => {
-                if let Some(job) = jobs.pop() {
-                    let _ = job.reply.send(Err(err));
-                }
-            }
-            Err(GroupFailed::NotBegun(_) | GroupFailed::RolledBack(_)) => {
-                // Batches that failed on their own keep their error; the others run again,
-                // each in a transaction of its own, so each caller gets its own outcome.
-                for (job, outcome) in jobs
-                    .into_iter()
-                    .zip(outcomes.into_iter().chain(std::iter::repeat_with(|| None)))
-                {
-                    match outcome {
-                        Some(Err(err)) => {
-                            let _ = job.reply.send(Err(err));
-                        }
-                        _ => {
-                            let mut alone = vec![job];
-                            let mut outcome = Vec::with_capacity(1);
-                            let result = run_group(&mut conn, &alone, &mut outcome).await;
-                            if let Some(job) = alone.pop() {
-                                let _ = job.reply.send(match result {
-                                    Ok(()) => outcome
-                                        .pop()
-                                        .flatten()
-                                        .unwrap_or(Err(sqlx::Error::WorkerCrashed)),
-                                    Err(
-                                        GroupFailed::NotBegun(err) | GroupFailed::RolledBack(err),
-                                    ) => Err(err),
-                                });
-                            }
-                        }
-                    }
+    fn connection(&self) -> MutexGuard<'_, Option<Connection>> {
+        // The connection is left outside any transaction whenever the lock is released, so a
+        // poisoned lock holds a usable connection.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commits `batches` (the caller holds the write lock); one outcome per batch, in order.
+    fn commit_group(&self, batches: Vec<Statements>) -> Vec<Outcome> {
+        let mut guard = self.connection();
+        if guard.is_none() && !self.closed.load(Ordering::Relaxed) {
+            match self.target.open() {
+                Ok(conn) => *guard = Some(conn),
+                Err(err) => {
+                    warn!(error = %err, "Cannot reopen the SQLite writer connection");
                 }
             }
         }
+        let Some(conn) = guard.as_mut() else {
+            return batches
+                .iter()
+                .map(|_| Err(sqlx::Error::PoolClosed))
+                .collect();
+        };
+        let result = run_group(conn, &batches);
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
+            Err(failed) if batches.len() == 1 => vec![Err(failed.error)],
+            Err(failed) => {
+                // Batches that failed on their own keep their error; the others run again,
+                // each in a transaction of its own, so each caller gets its own outcome.
+                let mut earlier = failed.outcomes.into_iter();
+                batches
+                    .iter()
+                    .map(|batch| match earlier.next() {
+                        Some(Err(err)) => Err(err),
+                        _ => match run_group(conn, std::slice::from_ref(batch)) {
+                            Ok(mut outcome) => {
+                                outcome.pop().unwrap_or(Err(sqlx::Error::WorkerCrashed))
+                            }
+                            Err(failed) => Err(failed.error),
+                        },
+                    })
+                    .collect()
+            }
+        };
+        if !conn.is_autocommit() {
+            // Every path above ends its transaction; a connection still inside one could
+            // not roll back and is not used again.
+            warn!("The SQLite writer connection is stuck in a transaction; reopening it");
+            *guard = None;
+        }
+        outcomes
     }
 }
 
-/// Runs `jobs` in one transaction and commits it, pushing each job's outcome to `outcomes`
-/// (in order; a job's rows count only once the commit succeeded).
-async fn run_group(
-    conn: &mut PoolConnection<Sqlite>,
-    jobs: &[Job],
-    outcomes: &mut Vec<Option<Outcome>>,
-) -> Result<(), GroupFailed> {
-    let last = jobs.len().saturating_sub(1);
+/// A group that did not commit: why, and the outcomes of the batches run before it stopped.
+struct GroupFailed {
+    error: sqlx::Error,
+    outcomes: Vec<Outcome>,
+}
+
+/// Runs `batches` in one transaction and commits it; each batch's outcome, in order (a batch's
+/// rows count only once the commit succeeded).
+fn run_group(conn: &mut Connection, batches: &[Statements]) -> Result<Vec<Outcome>, GroupFailed> {
     // A batch alone needs no savepoint: if it fails, the whole transaction is rolled back.
-    let alone = jobs.len() == 1;
-    for (i, job) in jobs.iter().enumerate() {
-        let count = job.parts.len();
-        let mut rows = Vec::new();
-        let mut failed = None;
-        for (p, part) in job.parts.iter().enumerate() {
-            let begin = i == 0 && p == 0;
-            let commit = i == last && p + 1 == count;
-            let savepoint = !alone && p == 0;
-            let release = !alone && p + 1 == count;
-            let script = Script::new(part, begin, savepoint, release, commit);
-            let (lead, statements) = (script.lead, script.statements);
-            match script.run(conn).await {
-                Ok(groups) => rows.extend(groups),
-                Err(Failed { error, completed }) => {
-                    if begin && completed == 0 {
-                        return Err(GroupFailed::NotBegun(error));
-                    }
-                    if alone || completed < lead || completed >= lead + statements {
-                        // The batch alone, or the savepoint, its release or the commit failed.
-                        roll_back(conn, "ROLLBACK").await;
-                        return Err(GroupFailed::RolledBack(error));
-                    }
-                    failed = Some(error);
-                    break;
+    let alone = batches.len() == 1;
+    let mut outcomes = Vec::with_capacity(batches.len());
+    if let Err(error) = control(conn, "BEGIN IMMEDIATE") {
+        return Err(GroupFailed { error, outcomes });
+    }
+    for statements in batches {
+        if !alone && let Err(error) = control(conn, "SAVEPOINT batch") {
+            return Err(abandon(conn, error, outcomes));
+        }
+        match run_batch(conn, statements) {
+            Ok(rows) => {
+                if !alone && let Err(error) = control(conn, "RELEASE batch") {
+                    return Err(abandon(conn, error, outcomes));
+                }
+                outcomes.push(Ok(rows));
+            }
+            Err(error) if alone => return Err(abandon(conn, error, outcomes)),
+            Err(error) => {
+                let undone = control(conn, "ROLLBACK TO batch")
+                    .and_then(|()| control(conn, "RELEASE batch"));
+                outcomes.push(Err(error));
+                if let Err(undo) = undone {
+                    return Err(abandon(conn, undo, outcomes));
                 }
             }
         }
-        match failed {
-            None => outcomes.push(Some(Ok(rows))),
-            Some(error) => {
-                // Undo this batch alone; the last one also commits the others.
-                let undo = if i == last {
-                    "ROLLBACK TO batch; RELEASE batch; COMMIT"
-                } else {
-                    "ROLLBACK TO batch; RELEASE batch"
-                };
-                if let Err(err) = sqlx::raw_sql(undo).execute(&mut **conn).await {
-                    roll_back(conn, "ROLLBACK").await;
-                    outcomes.push(Some(Err(error)));
-                    return Err(GroupFailed::RolledBack(err));
-                }
-                outcomes.push(Some(Err(error)));
+    }
+    if let Err(error) = control(conn, "COMMIT") {
+        return Err(abandon(conn, error, outcomes));
+    }
+    Ok(outcomes)
+}
+
+/// Rolls the transaction back (if SQLite has not already) after `error`.
+fn abandon(conn: &mut Connection, error: sqlx::Error, outcomes: Vec<Outcome>) -> GroupFailed {
+    if !conn.is_autocommit()
+        && let Err(err) = control(conn, "ROLLBACK")
+    {
+        warn!(error = %err, "Rollback failed");
+    }
+    GroupFailed { error, outcomes }
+}
+
+/// Runs a transaction control statement.
+fn control(conn: &mut Connection, sql: &'static str) -> Result<(), sqlx::Error> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.raw_execute())
+        .map(|_| ())
+        .map_err(error)
+}
+
+/// Runs the statements of one batch; the rows of each.
+fn run_batch(
+    conn: &mut Connection,
+    statements: &Statements,
+) -> Result<Vec<Vec<WrittenRow>>, sqlx::Error> {
+    let mut groups = Vec::with_capacity(statements.len());
+    for part in statements {
+        let mut stmt = conn.prepare_cached(&part.sql).map_err(error)?;
+        bind(&mut stmt, &part.args)?;
+        let columns: Option<Arc<[String]>> = (stmt.column_count() > 0)
+            .then(|| stmt.column_names().into_iter().map(str::to_owned).collect());
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(error)? {
+            if let Some(columns) = &columns {
+                let values = (0..columns.len())
+                    .map(|i| row.get::<_, Value>(i))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(error)?;
+                out.push(WrittenRow {
+                    columns: Arc::clone(columns),
+                    values,
+                });
             }
         }
+        groups.push(out);
+    }
+    Ok(groups)
+}
+
+/// Binds `args` to the statement's `$n` (or `?n`) parameters by number; a plain `?` takes the
+/// next argument.
+fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Value]) -> Result<(), sqlx::Error> {
+    for index in 1..=stmt.parameter_count() {
+        let n = match stmt.parameter_name(index) {
+            None => index,
+            Some(name) => name
+                .strip_prefix('$')
+                .or_else(|| name.strip_prefix('?'))
+                .and_then(|digits| digits.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    sqlx::Error::Protocol(format!("unsupported SQL parameter `{name}`"))
+                })?,
+        };
+        let value = n.checked_sub(1).and_then(|i| args.get(i)).ok_or_else(|| {
+            sqlx::Error::Protocol(format!(
+                "parameter ${n} has no argument ({} bound)",
+                args.len()
+            ))
+        })?;
+        stmt.raw_bind_parameter(index, value).map_err(error)?;
     }
     Ok(())
 }
 
-/// Rolls back; a connection that cannot is closed rather than reused inside a transaction.
-async fn roll_back(conn: &mut PoolConnection<Sqlite>, sql: &'static str) {
-    if let Err(err) = sqlx::raw_sql(sql).execute(&mut **conn).await {
-        warn!(error = %err, "Rollback failed; closing the connection");
-        conn.close_on_drop();
+/// A row a batch statement returned.
+#[derive(Debug, Clone)]
+pub(crate) struct WrittenRow {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+impl WrittenRow {
+    fn value(&self, col: &'static str) -> StoreResult<&Value> {
+        self.columns
+            .iter()
+            .position(|c| c == col)
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| StoreError::Database(sqlx::Error::ColumnNotFound(col.to_owned())))
     }
 }
 
-/// One SQL text of a batch with the transaction statements around it.
-struct Script {
-    sql: String,
-    args: sqlx::sqlite::SqliteArguments,
-    /// Statements before the batch's own (`BEGIN`, `SAVEPOINT`).
-    lead: usize,
-    /// The batch's own statements.
-    statements: usize,
-    /// Statements after them (`RELEASE`, `COMMIT`).
-    trail: usize,
+fn corrupt(col: &'static str, expected: &str, found: &Value) -> StoreError {
+    let found = match found {
+        Value::Null => "NULL",
+        Value::Integer(_) => "an integer",
+        Value::Real(_) => "a real",
+        Value::Text(_) => "text",
+        Value::Blob(_) => "a blob",
+    };
+    StoreError::Corrupt {
+        what: col,
+        detail: format!("expected {expected}, found {found}"),
+    }
 }
 
-impl Script {
-    fn new(part: &Part<Sqlite>, begin: bool, savepoint: bool, release: bool, commit: bool) -> Self {
-        let mut sql = String::with_capacity(part.sql.len() + 64);
-        let mut lead = 0;
-        if begin {
-            sql.push_str("BEGIN IMMEDIATE;\n");
-            lead += 1;
-        }
-        if savepoint {
-            sql.push_str("SAVEPOINT batch;\n");
-            lead += 1;
-        }
-        sql.push_str(&part.sql);
-        let mut trail = 0;
-        if release {
-            sql.push_str(";\nRELEASE batch");
-            trail += 1;
-        }
-        if commit {
-            sql.push_str(";\nCOMMIT");
-            trail += 1;
-        }
-        Script {
-            sql,
-            // Shared values (`Arc`s): cheap, and the part stays whole for a run on its own.
-            args: part.args.clone(),
-            lead,
-            statements: part.statements,
-            trail,
+impl Cols for WrittenRow {
+    fn uuid(&self, col: &'static str) -> StoreResult<Uuid> {
+        match self.value(col)? {
+            Value::Blob(bytes) => Uuid::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+                what: col,
+                detail: e.to_string(),
+            }),
+            other => Err(corrupt(col, "a 16-byte blob", other)),
         }
     }
+    fn text(&self, col: &'static str) -> StoreResult<String> {
+        self.opt_text(col)?
+            .ok_or_else(|| corrupt(col, "text", &Value::Null))
+    }
+    fn opt_text(&self, col: &'static str) -> StoreResult<Option<String>> {
+        match self.value(col)? {
+            Value::Null => Ok(None),
+            Value::Text(text) => Ok(Some(text.clone())),
+            other => Err(corrupt(col, "text", other)),
+        }
+    }
+    fn int(&self, col: &'static str) -> StoreResult<i64> {
+        self.opt_int(col)?
+            .ok_or_else(|| corrupt(col, "an integer", &Value::Null))
+    }
+    fn opt_int(&self, col: &'static str) -> StoreResult<Option<i64>> {
+        match self.value(col)? {
+            Value::Null => Ok(None),
+            Value::Integer(n) => Ok(Some(*n)),
+            other => Err(corrupt(col, "an integer", other)),
+        }
+    }
+    fn flag(&self, col: &'static str) -> StoreResult<bool> {
+        Ok(self.int(col)? != 0)
+    }
+    fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>> {
+        match self.value(col)? {
+            Value::Blob(bytes) => Ok(bytes.clone()),
+            other => Err(corrupt(col, "a blob", other)),
+        }
+    }
+    fn time(&self, col: &'static str) -> StoreResult<DateTime<Utc>> {
+        super::from_us(col, self.int(col)?)
+    }
+    fn opt_time(&self, col: &'static str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.opt_int(col)?
+            .map(|v| super::from_us(col, v))
+            .transpose()
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_precision_loss,
+        reason = "stored from an f32"
+    )]
+    fn opt_f32(&self, col: &'static str) -> StoreResult<Option<f32>> {
+        match self.value(col)? {
+            Value::Null => Ok(None),
+            Value::Real(x) => Ok(Some(*x as f32)),
+            Value::Integer(n) => Ok(Some(*n as f32)),
+            other => Err(corrupt(col, "a real", other)),
+        }
+    }
+}
 
-    /// Runs the script; the rows of the batch's own statements.
-    async fn run(self, conn: &mut PoolConnection<Sqlite>) -> Result<Vec<Vec<SqliteRow>>, Failed> {
-        let total = self.lead + self.statements + self.trail;
-        let mut groups = grouped::<Sqlite>(&mut **conn, self.sql, self.args, total).await?;
-        groups.truncate(self.lead + self.statements);
-        Ok(groups.split_off(self.lead.min(groups.len())))
+/// An error SQLite reported to the committer, with the extended result code sqlx would report.
+#[derive(Debug)]
+pub(crate) struct WriteError {
+    code: i32,
+    message: String,
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(code: {}) {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+impl DatabaseError for WriteError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(self.code.to_string().into())
+    }
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+    fn kind(&self) -> ErrorKind {
+        use rusqlite::ffi;
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// Maps a rusqlite error to the sqlx error the rest of the crate handles.
+fn error(err: rusqlite::Error) -> sqlx::Error {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            sqlx::Error::Database(Box::new(WriteError {
+                code: failure.extended_code,
+                message: message.unwrap_or_else(|| failure.to_string()),
+            }))
+        }
+        other => sqlx::Error::Protocol(format!("SQLite writer: {other}")),
     }
 }
 
@@ -318,7 +525,9 @@ mod tests {
 
     use sqlx::{Row, Sqlite};
 
+    use super::WrittenRow;
     use crate::OpenOptions;
+    use crate::codec::Cols;
     use crate::sql::SqlStore;
     use crate::sql::batch::Batch;
     use crate::sqlite::SqliteStore;
@@ -372,7 +581,7 @@ mod tests {
     async fn commit_together(
         store: &SqliteStore,
         batches: Vec<Batch<Sqlite>>,
-    ) -> Vec<Result<Vec<Vec<sqlx::sqlite::SqliteRow>>, sqlx::Error>> {
+    ) -> Vec<Result<Vec<Vec<WrittenRow>>, sqlx::Error>> {
         let lock = store.lock_writes().await;
         let groups_before = store.written.load(std::sync::atomic::Ordering::Relaxed);
         let tasks: Vec<_> = batches
@@ -397,7 +606,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_returns_rows_per_statement_with_placeholders_renumbered() {
+    async fn a_batch_returns_rows_per_statement_with_placeholders_bound_by_number() {
         let store = store().await;
         let mut batch = Batch::new();
         insert(&mut batch, 1, Some("one"));
@@ -418,8 +627,8 @@ mod tests {
         let groups = store.write_batch(batch).await.unwrap();
         assert_eq!(groups.len(), 4);
         assert!(groups[0].is_empty());
-        assert_eq!(groups[1][0].get::<String, _>("v"), "uno");
-        let read: Vec<String> = groups[3].iter().map(|r| r.get("v")).collect();
+        assert_eq!(groups[1][0].text("v").unwrap(), "uno");
+        let read: Vec<String> = groups[3].iter().map(|r| r.text("v").unwrap()).collect();
         assert_eq!(read, ["uno", "three"]);
         assert_eq!(ids(&store).await, [1, 2, 3]);
     }
@@ -488,10 +697,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_larger_than_one_script_is_sent_in_parts_of_one_transaction() {
+    async fn a_large_batch_is_one_transaction() {
         let store = store().await;
         let mut batch = Batch::new();
-        // 2 arguments per statement: well past one script's argument budget.
         for id in 0..10_000_i64 {
             insert(&mut batch, id, Some("x"));
         }
@@ -506,5 +714,108 @@ mod tests {
         let groups = store.write_batch(batch).await.unwrap();
         assert_eq!(groups.len(), 10_000);
         assert_eq!(ids(&store).await.len(), 10_000);
+    }
+
+    #[tokio::test]
+    async fn returned_rows_decode_like_sqlx_rows() {
+        let store = store().await;
+        let id = uuid::Uuid::new_v4();
+        let mut batch = Batch::new();
+        batch
+            .stmt(
+                "SELECT $1 AS id, $2 AS n, $3 AS flag, $4 AS absent, $5 AS ratio, $6 AS raw, \
+                 $7 AS at",
+            )
+            .arg(id)
+            .arg(42_i64)
+            .arg(true)
+            .arg(None::<&str>)
+            .arg(Some(0.5_f32))
+            .arg(&b"\x00\x01"[..])
+            .arg(1_700_000_000_000_000_i64);
+        let groups = store.write_batch(batch).await.unwrap();
+        let row = &groups[0][0];
+        assert_eq!(row.uuid("id").unwrap(), id);
+        assert_eq!(row.int("n").unwrap(), 42);
+        assert!(row.flag("flag").unwrap());
+        assert_eq!(row.opt_text("absent").unwrap(), None);
+        assert_eq!(row.opt_f32("ratio").unwrap(), Some(0.5));
+        assert_eq!(row.bytes("raw").unwrap(), [0, 1]);
+        assert_eq!(row.time("at").unwrap().timestamp(), 1_700_000_000);
+        // A value of the wrong type is corrupt data; a missing column a database error.
+        assert!(matches!(
+            row.text("n"),
+            Err(crate::StoreError::Corrupt { what: "n", .. })
+        ));
+        assert!(matches!(
+            row.uuid("n"),
+            Err(crate::StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            row.int("missing"),
+            Err(crate::StoreError::Database(sqlx::Error::ColumnNotFound(_)))
+        ));
+
+        // The same values read back through sqlx agree with what the committer bound.
+        let mut batch = Batch::new();
+        insert(&mut batch, 7, Some("seven"));
+        store.write_batch(batch).await.unwrap();
+        let stored = uuid::Uuid::new_v4();
+        let mut batch = Batch::new();
+        batch.stmt("CREATE TABLE ids (id BLOB NOT NULL)");
+        batch.stmt("INSERT INTO ids (id) VALUES ($1)").arg(stored);
+        store.write_batch(batch).await.unwrap();
+        let read: uuid::Uuid = sqlx::query_scalar("SELECT id FROM ids")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(read, stored);
+    }
+
+    #[tokio::test]
+    async fn constraint_errors_keep_their_kind_and_the_writer_stays_usable() {
+        let store = store().await;
+        store.write_batch(batch_of(1, Some("a"))).await.unwrap();
+        let err = store.write_batch(batch_of(1, Some("b"))).await.unwrap_err();
+        match &err {
+            sqlx::Error::Database(db) => {
+                assert!(db.is_unique_violation(), "{err}");
+                assert_eq!(db.code().as_deref(), Some("1555"));
+            }
+            other => panic!("expected a database error, got {other:?}"),
+        }
+        let mut orphan = Batch::new();
+        orphan
+            .stmt("INSERT INTO t (id, v, parent) VALUES ($1, $2, $3)")
+            .arg(2_i64)
+            .arg("orphan")
+            .arg(99_i64);
+        let err = store.write_batch(orphan).await.unwrap_err();
+        assert!(
+            matches!(&err, sqlx::Error::Database(db) if db.is_foreign_key_violation()),
+            "{err}"
+        );
+        // A placeholder without an argument is an error, not a NULL.
+        let mut unbound = Batch::new();
+        unbound
+            .stmt("INSERT INTO t (id, v) VALUES ($1, $2)")
+            .arg(3_i64);
+        let err = store.write_batch(unbound).await.unwrap_err().to_string();
+        assert!(err.contains("$2"), "{err}");
+        let mut invalid = Batch::new();
+        invalid.stmt("INSERT INTO nowhere VALUES (1)");
+        assert!(store.write_batch(invalid).await.is_err());
+
+        store.write_batch(batch_of(4, Some("d"))).await.unwrap();
+        assert_eq!(ids(&store).await, [1, 4]);
+    }
+
+    #[tokio::test]
+    async fn writes_after_close_fail_cleanly() {
+        let store = store().await;
+        store.write_batch(batch_of(1, Some("a"))).await.unwrap();
+        crate::Store::close(&store).await;
+        let err = store.write_batch(batch_of(2, Some("b"))).await.unwrap_err();
+        assert!(matches!(err, sqlx::Error::PoolClosed), "{err:?}");
     }
 }
