@@ -5,6 +5,7 @@
 //! failover are wrappers around `dyn LlmProvider` (see `nexus-llm`).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -111,8 +112,9 @@ pub struct CompletionRequest {
     pub model: String,
     /// The system prompt.
     pub system: Option<String>,
-    /// The conversation, oldest first.
-    pub messages: Vec<ChatMessage>,
+    /// The conversation, oldest first. Shared, so that the layers that may call a provider
+    /// again (retries, failover, key rotation) keep a copy without copying the conversation.
+    pub messages: Arc<Vec<ChatMessage>>,
     /// Tools the model may call.
     pub tools: Vec<ToolSpec>,
     /// Upper bound of output tokens.
@@ -124,6 +126,13 @@ pub struct CompletionRequest {
     /// the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<String>,
+}
+
+impl CompletionRequest {
+    /// The conversation, to change: copied first if another request shares it.
+    pub fn messages_mut(&mut self) -> &mut Vec<ChatMessage> {
+        Arc::make_mut(&mut self.messages)
+    }
 }
 
 /// Token usage of one model call, as the provider reports it.

@@ -225,7 +225,8 @@ mod tests {
                         input: json!({"city": "Paris"}),
                     }],
                 },
-            ],
+            ]
+            .into(),
             tools: vec![ToolSpec {
                 name: "weather".into(),
                 description: "Weather of a city".into(),

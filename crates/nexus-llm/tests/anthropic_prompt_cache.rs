@@ -226,7 +226,7 @@ async fn thirty_turn_conversation_reads_over_ninety_percent_of_input_from_the_ca
     let mut request = CompletionRequest {
         model: "claude-sonnet-4-5".into(),
         system: Some(system_prompt()),
-        messages: Vec::new(),
+        messages: Default::default(),
         tools: tools(),
         max_output_tokens: Some(1024),
         temperature: Some(0.2),
@@ -236,7 +236,7 @@ async fn thirty_turn_conversation_reads_over_ninety_percent_of_input_from_the_ca
     let mut requests = 0usize;
     for turn in 1..=TURNS {
         request
-            .messages
+            .messages_mut()
             .push(ChatMessage::text(ChatRole::User, user_message(turn)));
         // Every third turn the model first calls a tool, as an agent does.
         if turn % 3 == 0 {
@@ -260,7 +260,7 @@ async fn thirty_turn_conversation_reads_over_ninety_percent_of_input_from_the_ca
                     _ => None,
                 })
                 .collect();
-            request.messages.push(reply);
+            request.messages_mut().push(reply);
             if stop != StopReason::ToolUse {
                 break;
             }
@@ -278,7 +278,7 @@ async fn thirty_turn_conversation_reads_over_ninety_percent_of_input_from_the_ca
                     is_error: false,
                 })
                 .collect();
-            request.messages.push(ChatMessage {
+            request.messages_mut().push(ChatMessage {
                 role: ChatRole::User,
                 content: results,
             });

@@ -55,7 +55,7 @@ fn chain(primary: &FakeOpenAi, fallback: &FakeOpenAi, breakers: Arc<Breakers>) -
 fn request() -> CompletionRequest {
     CompletionRequest {
         model: "openai/primary-model".into(),
-        messages: vec![ChatMessage::text(ChatRole::User, "hello")],
+        messages: vec![ChatMessage::text(ChatRole::User, "hello")].into(),
         ..CompletionRequest::default()
     }
 }

@@ -25,7 +25,7 @@ async fn a_refused_key_rests_and_the_next_one_answers() {
         for _ in 0..2 {
             let request = CompletionRequest {
                 model: model.clone(),
-                messages: vec![ChatMessage::text(ChatRole::User, "hi")],
+                messages: vec![ChatMessage::text(ChatRole::User, "hi")].into(),
                 affinity: Some(session.to_owned()),
                 ..CompletionRequest::default()
             };

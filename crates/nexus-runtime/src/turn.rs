@@ -187,7 +187,7 @@ pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, S
         item,
         started,
         first_token: None,
-        new_messages: Vec::new(),
+        new_messages: Default::default(),
         usage: Vec::new(),
         inbound_attachments: current.attachments.clone(),
         allowed_tools: allowed_tools(&agent, &current),
@@ -346,7 +346,7 @@ impl LoopState<'_> {
                 model: self.agent.model.clone(),
                 system: (!self.agent.system_prompt.is_empty())
                     .then(|| self.agent.system_prompt.clone()),
-                messages: conversation,
+                messages: Arc::new(conversation),
                 tools: tools.clone(),
                 max_output_tokens: self.agent.max_output_tokens,
                 temperature: self.agent.temperature,

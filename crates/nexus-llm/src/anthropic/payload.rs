@@ -142,7 +142,7 @@ pub(crate) fn build(
     default_max_tokens: u32,
 ) -> Result<MessagesRequest<'_>, LlmError> {
     let mut messages = Vec::with_capacity(request.messages.len());
-    for message in &request.messages {
+    for message in request.messages.iter() {
         let content = match message.role {
             ChatRole::User => map_user(message)?,
             ChatRole::Assistant => map_assistant(message)?,

@@ -116,7 +116,7 @@ pub(crate) fn build(request: &CompletionRequest) -> Result<GenerateContentReques
     // wins, so a result finds the call it follows).
     let mut names: HashMap<&str, &str> = HashMap::new();
     let mut contents: Vec<Content<'_>> = Vec::with_capacity(request.messages.len());
-    for message in &request.messages {
+    for message in request.messages.iter() {
         for block in &message.content {
             if let ContentBlock::ToolUse { id, name, .. } = block {
                 names.insert(id, name);
@@ -324,17 +324,17 @@ mod tests {
         req.tools.clear();
         req.max_output_tokens = None;
         req.temperature = None;
-        req.messages[1].content.push(ContentBlock::ToolUse {
+        req.messages_mut()[1].content.push(ContentBlock::ToolUse {
             id: "call_b".into(),
             name: "lookup".into(),
             input: Value::Null,
         });
-        req.messages[1].content.push(ContentBlock::ToolUse {
+        req.messages_mut()[1].content.push(ContentBlock::ToolUse {
             id: "call_c".into(),
             name: "count".into(),
             input: json!({}),
         });
-        req.messages[2].content = vec![
+        req.messages_mut()[2].content = vec![
             ContentBlock::ToolResult {
                 tool_use_id: "call_c".into(),
                 content: "42".into(),
@@ -394,7 +394,7 @@ mod tests {
         messages.extend(turn("second_tool"));
         let req = CompletionRequest {
             model: "gemini-2.5-flash".into(),
-            messages,
+            messages: messages.into(),
             ..CompletionRequest::default()
         };
         let body: Value = serde_json::from_slice(&to_body(&req).unwrap()).unwrap();
@@ -408,7 +408,7 @@ mod tests {
     #[test]
     fn a_result_for_an_unknown_call_is_refused_before_sending() {
         let mut req = full_request();
-        req.messages[2].content[0] = ContentBlock::ToolResult {
+        req.messages_mut()[2].content[0] = ContentBlock::ToolResult {
             tool_use_id: "call_zzz".into(),
             content: "x".into(),
             is_error: false,
@@ -420,14 +420,14 @@ mod tests {
     #[test]
     fn url_images_and_model_images_are_unsupported_not_dropped() {
         let mut req = full_request();
-        req.messages[0].content.push(ContentBlock::Image {
+        req.messages_mut()[0].content.push(ContentBlock::Image {
             source: ImageSource::Url {
                 url: "https://example.com/cat.png".into(),
             },
         });
         assert!(matches!(to_body(&req), Err(LlmError::Unsupported { .. })));
         let mut req = full_request();
-        req.messages[1].content.push(ContentBlock::Image {
+        req.messages_mut()[1].content.push(ContentBlock::Image {
             source: ImageSource::Base64 {
                 media_type: "image/png".into(),
                 data: "iVBORw0KGgo=".into(),
@@ -444,7 +444,8 @@ mod tests {
                 ChatMessage::text(ChatRole::User, "one"),
                 ChatMessage::text(ChatRole::Assistant, ""),
                 ChatMessage::text(ChatRole::User, "two"),
-            ],
+            ]
+            .into(),
             ..CompletionRequest::default()
         };
         let body: Value = serde_json::from_slice(&to_body(&req).unwrap()).unwrap();

@@ -157,7 +157,8 @@ pub(super) fn full_request() -> CompletionRequest {
                 },
             ],
         },
-    ];
+    ]
+    .into();
     request
 }
 
@@ -275,7 +276,7 @@ async fn thought_signatures_are_echoed_unchanged_on_the_next_request() {
     );
 
     // The runtime's next request: the calls as the model made them, then their results.
-    req.messages.push(ChatMessage {
+    req.messages_mut().push(ChatMessage {
         role: ChatRole::Assistant,
         content: calls
             .iter()
@@ -286,7 +287,7 @@ async fn thought_signatures_are_echoed_unchanged_on_the_next_request() {
             })
             .collect(),
     });
-    req.messages.push(ChatMessage {
+    req.messages_mut().push(ChatMessage {
         role: ChatRole::User,
         content: calls
             .iter()
@@ -306,7 +307,7 @@ async fn thought_signatures_are_echoed_unchanged_on_the_next_request() {
     assert!(parts[1].get("thoughtSignature").is_none());
 
     // A history that lost the signature is refused, as Gemini 3 refuses it.
-    let ContentBlock::ToolUse { id, .. } = &mut req.messages[1].content[0] else {
+    let ContentBlock::ToolUse { id, .. } = &mut req.messages_mut()[1].content[0] else {
         unreachable!()
     };
     *id = "gem_0123456789abcdef".into();

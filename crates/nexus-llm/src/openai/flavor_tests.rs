@@ -103,7 +103,7 @@ fn openrouter(fake: &FakeOpenAi) -> OpenAiProvider {
 fn request(model: &str) -> CompletionRequest {
     CompletionRequest {
         model: model.into(),
-        messages: vec![ChatMessage::text(ChatRole::User, "hi")],
+        messages: vec![ChatMessage::text(ChatRole::User, "hi")].into(),
         tools: vec![ToolSpec {
             name: "lookup".into(),
             description: "Looks things up".into(),

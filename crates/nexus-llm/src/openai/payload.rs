@@ -125,7 +125,7 @@ pub(crate) fn build(
     if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
         messages.push(WireMessage::System { content: system });
     }
-    for message in &request.messages {
+    for message in request.messages.iter() {
         match message.role {
             ChatRole::User => map_user(message, &mut messages)?,
             ChatRole::Assistant => messages.push(map_assistant(message)?),

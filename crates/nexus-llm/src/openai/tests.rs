@@ -145,7 +145,8 @@ fn full_request() -> CompletionRequest {
                     },
                 ],
             },
-        ],
+        ]
+        .into(),
         tools: vec![ToolSpec {
             name: "get_weather".into(),
             description: "Weather of a city".into(),
@@ -211,7 +212,7 @@ fn no_tools_means_no_tools_field_and_failed_results_are_marked() {
     let mut req = full_request();
     req.tools.clear();
     req.system = None;
-    if let ContentBlock::ToolResult { is_error, .. } = &mut req.messages[2].content[0] {
+    if let ContentBlock::ToolResult { is_error, .. } = &mut req.messages_mut()[2].content[0] {
         *is_error = true;
     }
     let body: Value =
@@ -227,7 +228,7 @@ fn no_tools_means_no_tools_field_and_failed_results_are_marked() {
 #[test]
 fn image_in_an_assistant_message_is_unsupported_not_dropped() {
     let mut req = full_request();
-    req.messages[1].content.push(ContentBlock::Image {
+    req.messages_mut()[1].content.push(ContentBlock::Image {
         source: nexus_core::llm::ImageSource::Url {
             url: "https://x/y.png".into(),
         },

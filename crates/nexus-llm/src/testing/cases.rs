@@ -169,7 +169,8 @@ pub async fn sends_images_to_the_wire(h: &impl Harness) {
                 },
             },
         ],
-    }];
+    }]
+    .into();
     let outcome = run(h.provider(ProviderOptions::default()).as_ref(), req).await;
     last_is_done(&outcome, StopReason::EndTurn);
     assert_eq!(
@@ -188,7 +189,7 @@ pub async fn tool_results_answer_tool_calls_on_the_wire(h: &impl Harness) {
     ));
     let mut req = request(h, "Weather in Paris and Tokyo?");
     req.tools = vec![weather_tool()];
-    req.messages.push(ChatMessage {
+    req.messages_mut().push(ChatMessage {
         role: ChatRole::Assistant,
         content: vec![
             ContentBlock::Text {
@@ -206,7 +207,7 @@ pub async fn tool_results_answer_tool_calls_on_the_wire(h: &impl Harness) {
             },
         ],
     });
-    req.messages.push(ChatMessage {
+    req.messages_mut().push(ChatMessage {
         role: ChatRole::User,
         content: vec![
             ContentBlock::ToolResult {

@@ -177,7 +177,7 @@ pub fn request(h: &impl Harness, text: &str) -> CompletionRequest {
     CompletionRequest {
         model: h.model(),
         system: Some("You are terse.".to_owned()),
-        messages: vec![ChatMessage::text(ChatRole::User, text)],
+        messages: vec![ChatMessage::text(ChatRole::User, text)].into(),
         max_output_tokens: Some(256),
         ..CompletionRequest::default()
     }

@@ -60,7 +60,9 @@ pub struct SqliteStore {
     /// Commits write batches on a connection of its own (see `write`).
     committer: Arc<write::Committer>,
     /// Stops the background checkpointer when the last clone of the store is dropped.
-    _checkpointer: Option<Arc<AbortOnDrop>>,
+    _checkpointer: Arc<AbortOnDrop>,
+    /// The directory of an in-memory database, removed with the last clone.
+    _scratch: Option<Arc<tempfile::TempDir>>,
 }
 
 /// Aborts a background task when dropped.
@@ -111,26 +113,46 @@ impl SqliteStore {
     ///
     /// Makes this process's new ids time-ordered (see [`nexus_core::ids`]): SQLite's indexes
     /// are local B-trees, where random keys dirty a random page per insert.
+    ///
+    /// An in-memory database (`sqlite::memory:`, `mode=memory`) is a file in a private temporary
+    /// directory, removed when the last clone of the store is dropped: the committer's
+    /// connection and the pool's then share it with WAL's concurrency, where an in-memory
+    /// database shared between connections would lock whole tables.
     pub async fn connect(url: &str, options: &OpenOptions) -> StoreResult<Self> {
         nexus_core::ids::use_time_ordered_ids(true);
-        let connect = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
-            // Savepoint journals (one per batch of a group commit) in memory, not temp files.
-            .pragma("temp_store", "memory");
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let parsed = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?;
+        let scratch = if url.contains(":memory:") || url.contains("mode=memory") {
+            let dir = tempfile::Builder::new()
+                .prefix("nexus-sqlite-")
+                .tempdir()
+                .map_err(|e| {
+                    StoreError::Config(format!(
+                        "cannot create a temporary directory for the in-memory database: {e}"
+                    ))
+                })?;
+            Some(Arc::new(dir))
+        } else {
+            None
+        };
+        let connect = match &scratch {
+            Some(dir) => SqliteConnectOptions::new().filename(dir.path().join("nexus.db")),
+            None => parsed,
+        }
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+        // Savepoint journals (one per batch of a group commit) in memory, not temp files.
+        .pragma("temp_store", "memory");
         let target = write::Target {
             filename: connect
                 .get_filename()
                 .to_str()
                 .ok_or_else(|| StoreError::Config("the SQLite path is not valid UTF-8".into()))?
                 .to_owned(),
-            in_memory,
             busy_timeout: BUSY_TIMEOUT,
             pragmas: format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
@@ -138,37 +160,27 @@ impl SqliteStore {
                  PRAGMA temp_store = MEMORY;"
             ),
         };
-        let pool = if in_memory {
-            // Every connection to a private in-memory database sees its own empty database:
-            // keep exactly one, forever (the committer's shares it through the shared cache).
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
-        }
-        // A local file does not drop connections: skip the ping sqlx sends before every
-        // checkout, which costs a round trip to the connection's worker thread.
-        .test_before_acquire(false)
-        .connect_with(connect)
-        .await
-        .map_err(db)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            // A local file does not drop connections: skip the ping sqlx sends before every
+            // checkout, which costs a round trip to the connection's worker thread.
+            .test_before_acquire(false)
+            .connect_with(connect)
+            .await
+            .map_err(db)?;
         let writes = Arc::default();
         let written = Arc::new(AtomicU64::new(0));
         // After the pool: its first connection created the file and switched it to WAL.
         let committer = write::Committer::start(target, Arc::clone(&writes), Arc::clone(&written))
             .map_err(|e| StoreError::Config(format!("SQLite committer: {e}")))?;
-        // An in-memory database has no WAL.
-        let checkpointer =
-            (!in_memory).then(|| Arc::new(spawn_checkpointer(pool.clone(), Arc::clone(&written))));
+        let checkpointer = Arc::new(spawn_checkpointer(pool.clone(), Arc::clone(&written)));
         let store = SqliteStore {
             pool,
             writes,
             written,
             committer: Arc::new(committer),
             _checkpointer: checkpointer,
+            _scratch: scratch,
         };
         if options.migrate {
             store.migrate().await?;

@@ -60,10 +60,8 @@ struct Job {
 /// Where and how the committer opens its connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    /// The file name as sqlx opens it (a `file:` URI for an in-memory database).
+    /// The file name as sqlx opens it.
     pub(crate) filename: String,
-    /// A named in-memory database, shared with sqlx's connection through SQLite's shared cache.
-    pub(crate) in_memory: bool,
     pub(crate) busy_timeout: Duration,
     /// `PRAGMA` statements run on the new connection, the same as sqlx's connections get.
     pub(crate) pragmas: String,
@@ -71,15 +69,12 @@ pub(crate) struct Target {
 
 impl Target {
     fn open(&self) -> rusqlite::Result<Connection> {
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        // The flags sqlx opens its connections with.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        flags |= if self.in_memory {
-            OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE
-        } else {
-            OpenFlags::SQLITE_OPEN_PRIVATE_CACHE
-        };
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_PRIVATE_CACHE;
         let conn = Connection::open_with_flags(Path::new(&self.filename), flags)?;
         conn.busy_timeout(self.busy_timeout)?;
         conn.execute_batch(&self.pragmas)?;

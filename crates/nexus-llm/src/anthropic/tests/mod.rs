@@ -198,7 +198,8 @@ fn full_request() -> CompletionRequest {
                     },
                 ],
             },
-        ],
+        ]
+        .into(),
         tools: vec![tool("get_weather"), tool("get_time")],
         max_output_tokens: Some(300),
         temperature: Some(0.5),

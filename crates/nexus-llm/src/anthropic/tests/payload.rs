@@ -74,20 +74,20 @@ fn never_more_than_four_breakpoints_whatever_the_shape() {
     let mut shapes = Vec::new();
     let mut long = full_request();
     for i in 0..20 {
-        long.messages
+        long.messages_mut()
             .push(ChatMessage::text(ChatRole::Assistant, format!("reply {i}")));
-        long.messages
+        long.messages_mut()
             .push(ChatMessage::text(ChatRole::User, format!("question {i}")));
     }
     shapes.push(long);
     let mut bare = full_request();
     bare.tools.clear();
     bare.system = None;
-    bare.messages.truncate(1);
+    bare.messages_mut().truncate(1);
     shapes.push(bare);
     let mut prefill = full_request();
     prefill
-        .messages
+        .messages_mut()
         .push(ChatMessage::text(ChatRole::Assistant, "{"));
     shapes.push(prefill);
     for request in &shapes {
@@ -110,11 +110,11 @@ fn never_more_than_four_breakpoints_whatever_the_shape() {
 fn the_next_turn_repeats_the_previous_request_byte_for_byte_but_for_the_markers() {
     let turn = full_request();
     let mut next = turn.clone();
-    next.messages.push(ChatMessage::text(
+    next.messages_mut().push(ChatMessage::text(
         ChatRole::Assistant,
         "Sunny today, rain tomorrow.",
     ));
-    next.messages
+    next.messages_mut()
         .push(ChatMessage::text(ChatRole::User, "Thanks!"));
     let a = strip_cache_control(&body_of(&turn));
     let b = strip_cache_control(&body_of(&next));
@@ -152,13 +152,13 @@ fn max_tokens_is_always_sent() {
 #[test]
 fn empty_text_blocks_and_empty_messages_are_not_sent() {
     let mut req = full_request();
-    req.messages[1].content.insert(
+    req.messages_mut()[1].content.insert(
         0,
         ContentBlock::Text {
             text: String::new(),
         },
     );
-    req.messages
+    req.messages_mut()
         .insert(1, ChatMessage::text(ChatRole::Assistant, ""));
     let body = body_of(&req);
     assert_eq!(body["messages"].as_array().unwrap().len(), 3);
@@ -168,7 +168,7 @@ fn empty_text_blocks_and_empty_messages_are_not_sent() {
 #[test]
 fn what_the_api_cannot_express_is_unsupported_not_dropped() {
     let mut req = full_request();
-    req.messages[1].content.push(ContentBlock::Image {
+    req.messages_mut()[1].content.push(ContentBlock::Image {
         source: ImageSource::Url {
             url: "https://x/y.png".into(),
         },

@@ -295,7 +295,7 @@ async fn a_turn_with_more_blocks_than_the_lookback_still_reads_the_previous_requ
     // Twelve parallel calls and their results: 24 blocks, beyond the 20-block lookback from
     // the tail; the breakpoint on the previous user message still hits.
     let ids: Vec<String> = (0..12).map(|i| format!("toolu_{i:02}")).collect();
-    req.messages.push(ChatMessage {
+    req.messages_mut().push(ChatMessage {
         role: ChatRole::Assistant,
         content: ids
             .iter()
@@ -306,7 +306,7 @@ async fn a_turn_with_more_blocks_than_the_lookback_still_reads_the_previous_requ
             })
             .collect(),
     });
-    req.messages.push(ChatMessage {
+    req.messages_mut().push(ChatMessage {
         role: ChatRole::User,
         content: ids
             .iter()
