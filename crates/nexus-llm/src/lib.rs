@@ -17,6 +17,7 @@
 
 pub mod anthropic;
 mod assemble;
+mod body;
 pub mod breaker;
 pub mod catalog;
 mod classify;

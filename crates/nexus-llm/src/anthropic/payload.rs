@@ -197,9 +197,7 @@ pub(crate) fn to_body(
     default_max_tokens: u32,
 ) -> Result<Vec<u8>, LlmError> {
     let wire = build(request, default_max_tokens)?;
-    serde_json::to_vec(&wire).map_err(|err| LlmError::BadRequest {
-        message: format!("cannot serialize the request: {err}"),
-    })
+    crate::body::serialize(request, &wire)
 }
 
 /// `default` lowered to the output limit of `model` when it is known to be below it.

@@ -177,9 +177,7 @@ pub(crate) fn build(request: &CompletionRequest) -> Result<GenerateContentReques
 /// The serialized body.
 pub(crate) fn to_body(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> {
     let wire = build(request)?;
-    serde_json::to_vec(&wire).map_err(|err| LlmError::BadRequest {
-        message: format!("cannot serialize the request: {err}"),
-    })
+    crate::body::serialize(request, &wire)
 }
 
 fn plain(data: PartData<'_>) -> Part<'_> {

@@ -169,9 +169,7 @@ pub(crate) fn to_body(
     tools: bool,
 ) -> Result<Vec<u8>, LlmError> {
     let wire = build(request, flavor, tools)?;
-    serde_json::to_vec(&wire).map_err(|err| LlmError::BadRequest {
-        message: format!("cannot serialize the request: {err}"),
-    })
+    crate::body::serialize(request, &wire)
 }
 
 fn map_user<'a>(message: &'a ChatMessage, out: &mut Vec<WireMessage<'a>>) -> Result<(), LlmError> {
