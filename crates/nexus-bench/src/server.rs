@@ -207,9 +207,14 @@ async fn spawn_until_ready(
         if Instant::now() > deadline {
             bail!("the server was not ready within 30 s");
         }
-        tokio::time::sleep(Duration::from_micros(200)).await;
+        // Not `tokio::time::sleep`: tokio's timer counts whole milliseconds, which would add
+        // up to a millisecond to the start measured.
+        tokio::task::spawn_blocking(|| std::thread::sleep(POLL_EVERY)).await?;
     }
 }
+
+/// How often a starting server is asked whether it is ready.
+const POLL_EVERY: Duration = Duration::from_micros(200);
 
 async fn terminate(mut child: Child) {
     if let Some(pid) = child.id() {

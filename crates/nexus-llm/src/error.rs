@@ -22,10 +22,4 @@ pub enum ConfigError {
         /// What is wrong and how to fix it.
         reason: String,
     },
-    /// The HTTP client could not be built (e.g. TLS initialisation failed).
-    #[error("cannot build the HTTP client: {message}")]
-    HttpClient {
-        /// The cause.
-        message: String,
-    },
 }

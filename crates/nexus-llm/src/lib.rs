@@ -24,6 +24,7 @@ mod classify;
 pub mod error;
 pub mod failover;
 pub mod gemini;
+mod http;
 pub mod keys;
 pub mod openai;
 mod pump;

@@ -21,12 +21,13 @@ use super::config::{API_VERSION, AnthropicConfig};
 use super::decode::Decoder;
 use crate::classify;
 use crate::error::ConfigError;
+use crate::http::LazyClient;
 use crate::pump;
 
 /// An HTTP client bound to one Anthropic account and base URL.
 #[derive(Debug, Clone)]
 pub(crate) struct AnthropicClient {
-    http: reqwest::Client,
+    http: LazyClient,
     url: Url,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
@@ -63,16 +64,7 @@ impl AnthropicClient {
         if !beta.is_empty() {
             headers.insert("anthropic-beta", header_value(&beta.join(","), "beta")?);
         }
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(config.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| ConfigError::HttpClient {
-                message: pump::error_chain(&err),
-            })?;
+        let http = LazyClient::new(headers, config.connect_timeout);
         Ok(AnthropicClient {
             http,
             url: config.messages_url(),
@@ -85,7 +77,7 @@ impl AnthropicClient {
     /// `model` names the model for error messages.
     pub(crate) async fn stream(&self, body: Vec<u8>, model: &str) -> Result<ChunkStream, LlmError> {
         let deadline = Instant::now() + self.first_byte_timeout;
-        let request = self.http.post(self.url.clone()).body(body);
+        let request = self.http.get()?.post(self.url.clone()).body(body);
         let response = match timeout_at(deadline, request.send()).await {
             Err(_) => {
                 return Err(LlmError::Timeout {

@@ -10,8 +10,6 @@
 //! The API key is sent only as the `x-goog-api-key` header, built once as a sensitive value;
 //! it is never put in the URL and never reaches a log.
 
-use std::time::Duration;
-
 use nexus_core::llm::{ChunkStream, LlmError};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
@@ -21,7 +19,8 @@ use super::config::GeminiConfig;
 use super::decode::Decoder;
 use crate::classify::google;
 use crate::error::ConfigError;
-use crate::pump::{self, error_chain, read_capped, send_and_read, send_error};
+use crate::http::LazyClient;
+use crate::pump::{self, read_capped, send_and_read, send_error};
 
 /// The header carrying the API key.
 pub(crate) const API_KEY_HEADER: &str = "x-goog-api-key";
@@ -29,7 +28,7 @@ pub(crate) const API_KEY_HEADER: &str = "x-goog-api-key";
 /// An HTTP client bound to one Gemini API key and base URL.
 #[derive(Debug, Clone)]
 pub(crate) struct GeminiClient {
-    http: reqwest::Client,
+    http: LazyClient,
     config: GeminiConfig,
 }
 
@@ -52,16 +51,7 @@ impl GeminiClient {
             header::ACCEPT,
             HeaderValue::from_static("text/event-stream"),
         );
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(config.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| ConfigError::HttpClient {
-                message: error_chain(&err),
-            })?;
+        let http = LazyClient::new(headers, config.connect_timeout);
         Ok(GeminiClient {
             http,
             config: config.clone(),
@@ -74,7 +64,7 @@ impl GeminiClient {
         let url = self.config.stream_url(model)?;
         let deadline = Instant::now() + self.config.first_byte_timeout;
         let idle = self.config.idle_timeout;
-        let request = self.http.post(url).body(body);
+        let request = self.http.get()?.post(url).body(body);
         let response = match timeout_at(deadline, request.send()).await {
             Err(_) => {
                 return Err(LlmError::Timeout {
@@ -108,6 +98,7 @@ impl GeminiClient {
         let deadline = Instant::now() + self.config.first_byte_timeout;
         let request = self
             .http
+            .get()?
             .post(url)
             .header(header::ACCEPT, "application/json")
             .body(body);

@@ -20,12 +20,13 @@ use super::config::OpenAiConfig;
 use super::decode::Decoder;
 use crate::classify;
 use crate::error::ConfigError;
-use crate::pump::{self, error_chain, read_capped, send_and_read, send_error};
+use crate::http::LazyClient;
+use crate::pump::{self, read_capped, send_and_read, send_error};
 
 /// An HTTP client bound to one OpenAI account and base URL.
 #[derive(Debug, Clone)]
 pub(crate) struct OpenAiClient {
-    http: reqwest::Client,
+    http: LazyClient,
     url: Url,
     embeddings_url: Url,
     first_byte_timeout: Duration,
@@ -80,16 +81,7 @@ impl OpenAiClient {
                 headers.insert(name, value);
             }
         }
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(config.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| ConfigError::HttpClient {
-                message: error_chain(&err),
-            })?;
+        let http = LazyClient::new(headers, config.connect_timeout);
         Ok(OpenAiClient {
             http,
             url: config.chat_completions_url(),
@@ -103,7 +95,7 @@ impl OpenAiClient {
     /// `model` names the model for error messages.
     pub(crate) async fn stream(&self, body: Vec<u8>, model: &str) -> Result<ChunkStream, LlmError> {
         let deadline = Instant::now() + self.first_byte_timeout;
-        let request = self.http.post(self.url.clone()).body(body);
+        let request = self.http.get()?.post(self.url.clone()).body(body);
         let response = match timeout_at(deadline, request.send()).await {
             Err(_) => {
                 return Err(LlmError::Timeout {
@@ -146,6 +138,7 @@ impl OpenAiClient {
         let deadline = Instant::now() + self.first_byte_timeout;
         let request = self
             .http
+            .get()?
             .post(self.embeddings_url.clone())
             .header(header::ACCEPT, "application/json")
             .body(body);
