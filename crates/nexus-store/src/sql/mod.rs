@@ -36,7 +36,8 @@ pub(crate) trait SqlStore: Send + Sync {
     /// The pool, as an executor for one statement.
     fn db(&self) -> <Self::Db as SqlDb>::OnPool<'_>;
 
-    /// Waits for this process's other writers to finish.
+    /// Waits for this process's other writers to finish. Never call `write_batch` while
+    /// holding it: SQLite's committer takes the same lock.
     fn lock_writes(&self) -> impl Future<Output = Self::WriteLock> + Send;
 
     /// Runs `batch` as one transaction and commits it; the rows each statement returned, in

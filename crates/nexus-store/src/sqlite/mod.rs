@@ -1,5 +1,6 @@
-//! The embedded SQLite backend: one database file in WAL mode, a small connection pool, and
-//! write transactions opened with `BEGIN IMMEDIATE` so that two writers never deadlock on a
+//! The embedded SQLite backend: one database file in WAL mode, a small sqlx connection pool for
+//! reads and one-statement writes, the committer's own connection for write batches (`write`),
+//! and write transactions opened with `BEGIN IMMEDIATE` so that two writers never deadlock on a
 //! lock upgrade. Writers of this process also queue on an async mutex before they touch the
 //! database: SQLite allows one writer at a time anyway, and waiting on the mutex costs
 //! microseconds where SQLite's busy handler sleeps for milliseconds. Other processes on the same
