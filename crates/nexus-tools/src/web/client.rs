@@ -27,6 +27,7 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue, LOCATION};
 use url::{Host, Url};
 
 use super::config::{DEFAULT_FETCH_PORTS, WebConfigError, user_agent};
+use super::lazy::LazyHttp;
 use super::refusal::FetchError;
 use super::resolver::GuardedResolver;
 use crate::net::{NetworkGuard, classify};
@@ -77,7 +78,7 @@ pub struct Fetched {
 /// An HTTP client for URLs that come from the model. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct GuardedClient {
-    http: reqwest::Client,
+    http: LazyHttp,
     guard: NetworkGuard,
     options: Arc<GuardedClientOptions>,
 }
@@ -99,18 +100,19 @@ impl GuardedClient {
                 value: options.user_agent.clone(),
                 message: e.to_string(),
             })?;
-        let http = reqwest::Client::builder()
-            .dns_resolver(GuardedResolver::new(guard.clone()))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(user_agent)
-            .default_headers(headers)
-            .connect_timeout(options.connect_timeout)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| WebConfigError::Client {
-                message: super::refusal::chain(&e),
-            })?;
+        let (resolver, connect_timeout) =
+            (GuardedResolver::new(guard.clone()), options.connect_timeout);
+        let http = LazyHttp::new(move || {
+            reqwest::Client::builder()
+                .dns_resolver(resolver.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .user_agent(user_agent.clone())
+                .default_headers(headers.clone())
+                .connect_timeout(connect_timeout)
+                .tcp_nodelay(true)
+                .build()
+        });
         Ok(GuardedClient {
             http,
             guard,
@@ -134,7 +136,14 @@ impl GuardedClient {
         let mut redirects = 0u32;
         loop {
             self.check(&url, from.as_ref()).await?;
-            let response = self.http.get(url.clone()).send().await.map_err(|e| {
+            let http = self.http.client().map_err(|e| FetchError::Transport {
+                url: url.to_string(),
+                message: format!(
+                    "cannot build the HTTP client: {}",
+                    super::refusal::chain(&e)
+                ),
+            })?;
+            let response = http.get(url.clone()).send().await.map_err(|e| {
                 FetchError::from_reqwest(
                     &e,
                     &url,

@@ -25,6 +25,7 @@ mod client;
 mod config;
 mod fetch;
 mod html;
+mod lazy;
 mod refusal;
 mod render;
 mod resolver;

@@ -11,6 +11,7 @@ use url::Url;
 
 use super::body::read_capped;
 use super::config::{SearchSettings, TimeRange, WebConfigError};
+use super::lazy::LazyHttp;
 use super::refusal::chain;
 
 /// What one search asks for (also the cache key).
@@ -90,7 +91,7 @@ pub(crate) enum SearchError {
 /// A client of one SearXNG instance.
 #[derive(Debug, Clone)]
 pub(crate) struct Searxng {
-    http: reqwest::Client,
+    http: LazyHttp,
     settings: Arc<SearchSettings>,
     /// The endpoint as shown in messages (no query).
     shown: String,
@@ -98,13 +99,16 @@ pub(crate) struct Searxng {
 
 impl Searxng {
     pub(crate) fn new(settings: SearchSettings, user_agent: &str) -> Result<Self, WebConfigError> {
-        let http = reqwest::Client::builder()
-            .user_agent(user_agent)
-            .no_proxy()
-            .tcp_nodelay(true)
-            .connect_timeout(settings.timeout)
-            .build()
-            .map_err(|e| WebConfigError::Client { message: chain(&e) })?;
+        let user_agent = user_agent.to_owned();
+        let connect_timeout = settings.timeout;
+        let http = LazyHttp::new(move || {
+            reqwest::Client::builder()
+                .user_agent(user_agent.as_str())
+                .no_proxy()
+                .tcp_nodelay(true)
+                .connect_timeout(connect_timeout)
+                .build()
+        });
         Ok(Searxng {
             http,
             shown: settings.endpoint.to_string(),
@@ -156,8 +160,11 @@ impl Searxng {
 
     async fn request(&self, query: &Query) -> Result<SearchResponse, SearchError> {
         let url = self.shown.clone();
-        let mut response = self
-            .http
+        let http = self.http.client().map_err(|e| SearchError::Unreachable {
+            url: url.clone(),
+            message: format!("cannot build the HTTP client: {}", chain(&e)),
+        })?;
+        let mut response = http
             .get(self.url(query))
             .header(reqwest::header::ACCEPT, "application/json")
             .send()

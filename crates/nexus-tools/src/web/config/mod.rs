@@ -59,12 +59,6 @@ pub enum WebConfigError {
         /// The allowlisted range.
         range: String,
     },
-    /// The HTTP client could not be built (TLS roots, …).
-    #[error("cannot build the HTTP client: {message}")]
-    Client {
-        /// What failed.
-        message: String,
-    },
 }
 
 pub(super) fn positive_secs(key: &'static str, secs: u64) -> Result<Duration, WebConfigError> {
