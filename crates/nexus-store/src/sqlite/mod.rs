@@ -14,8 +14,8 @@
 mod write;
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +49,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 /// How often the background checkpointer looks for new writes.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How long writes must have paused before the connections' page caches are given back.
+const RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 /// The SQLite store. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
@@ -80,9 +82,17 @@ impl Drop for AbortOnDrop {
 /// checkpoint runs inside the commit that crosses the threshold, so one turn in a few dozen
 /// paid for copying pages and an `fsync`; a `PASSIVE` checkpoint on another connection runs
 /// beside the writers without blocking them.
-fn spawn_checkpointer(pool: SqlitePool, written: Arc<AtomicU64>) -> AbortOnDrop {
+///
+/// Once writes have paused for [`RELEASE_AFTER`], it also gives back the page caches of the
+/// committer's connection and of a pooled one (the one it checkpoints on, usually): a burst of
+/// writes fills them, and the process should return to its idle size when the burst is over.
+fn spawn_checkpointer(
+    pool: SqlitePool,
+    written: Arc<AtomicU64>,
+    committer: Weak<write::Committer>,
+) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async move {
-        let mut seen = written.load(Ordering::Relaxed);
+        let mut state = Housekeeping::new(written.load(Ordering::Relaxed));
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -90,19 +100,71 @@ fn spawn_checkpointer(pool: SqlitePool, written: Arc<AtomicU64>) -> AbortOnDrop 
             if pool.is_closed() {
                 return;
             }
-            let now = written.load(Ordering::Relaxed);
-            if now == seen {
-                continue;
-            }
-            seen = now;
-            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                debug!(error = %err, "WAL checkpoint failed; retrying on the next write");
+            match state.on_tick(written.load(Ordering::Relaxed)) {
+                Chore::None => {}
+                Chore::Checkpoint => {
+                    if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                        .execute(&pool)
+                        .await
+                    {
+                        debug!(error = %err, "WAL checkpoint failed; retrying on the next write");
+                    }
+                }
+                Chore::ReleaseMemory => {
+                    if let Some(committer) = committer.upgrade() {
+                        committer.release_memory();
+                    }
+                    if let Err(err) = sqlx::query("PRAGMA shrink_memory").execute(&pool).await {
+                        debug!(error = %err, "Releasing a pooled connection's cache failed");
+                    }
+                }
             }
         }
     }))
+}
+
+/// What the checkpointer does on a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chore {
+    None,
+    /// Writes happened since the last tick.
+    Checkpoint,
+    /// Writes have paused for [`RELEASE_AFTER`] since the caches last filled.
+    ReleaseMemory,
+}
+
+/// The checkpointer's view of the writes: the count it last saw and how long it has not moved.
+#[derive(Debug)]
+struct Housekeeping {
+    seen: u64,
+    quiet_ticks: u32,
+    /// Whether writes happened since the caches were last released.
+    cached: bool,
+}
+
+impl Housekeeping {
+    fn new(written: u64) -> Self {
+        Housekeeping {
+            seen: written,
+            quiet_ticks: 0,
+            cached: false,
+        }
+    }
+
+    fn on_tick(&mut self, written: u64) -> Chore {
+        if written != self.seen {
+            self.seen = written;
+            self.quiet_ticks = 0;
+            self.cached = true;
+            return Chore::Checkpoint;
+        }
+        self.quiet_ticks = self.quiet_ticks.saturating_add(1);
+        if self.cached && CHECKPOINT_EVERY * self.quiet_ticks >= RELEASE_AFTER {
+            self.cached = false;
+            return Chore::ReleaseMemory;
+        }
+        Chore::None
+    }
 }
 
 /// Proof that this process's other writers are waiting (see the module doc).
@@ -174,12 +236,17 @@ impl SqliteStore {
         // After the pool: its first connection created the file and switched it to WAL.
         let committer = write::Committer::start(target, Arc::clone(&writes), Arc::clone(&written))
             .map_err(|e| StoreError::Config(format!("SQLite committer: {e}")))?;
-        let checkpointer = Arc::new(spawn_checkpointer(pool.clone(), Arc::clone(&written)));
+        let committer = Arc::new(committer);
+        let checkpointer = Arc::new(spawn_checkpointer(
+            pool.clone(),
+            Arc::clone(&written),
+            Arc::downgrade(&committer),
+        ));
         let store = SqliteStore {
             pool,
             writes,
             written,
-            committer: Arc::new(committer),
+            committer,
             _checkpointer: checkpointer,
             _scratch: scratch,
         };
@@ -418,5 +485,43 @@ impl Store for SqliteStore {
 impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
     fn rows_affected(&self) -> u64 {
         self.rows_affected()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CHECKPOINT_EVERY, Chore, Housekeeping, RELEASE_AFTER};
+
+    #[test]
+    fn caches_are_released_once_per_pause_after_writes() {
+        let quiet_ticks = RELEASE_AFTER.as_millis() / CHECKPOINT_EVERY.as_millis();
+        let mut state = Housekeeping::new(7);
+        // Nothing written since start: nothing to checkpoint or release.
+        for _ in 0..quiet_ticks * 2 {
+            assert_eq!(state.on_tick(7), Chore::None);
+        }
+        // Writes: a checkpoint per tick that saw some.
+        assert_eq!(state.on_tick(9), Chore::Checkpoint);
+        assert_eq!(state.on_tick(12), Chore::Checkpoint);
+        // Then a pause: the release comes after RELEASE_AFTER, once.
+        let mut chores = Vec::new();
+        for _ in 0..quiet_ticks * 3 {
+            chores.push(state.on_tick(12));
+        }
+        let at = chores.iter().position(|c| *c == Chore::ReleaseMemory);
+        assert_eq!(at, usize::try_from(quiet_ticks - 1).ok(), "{chores:?}");
+        assert_eq!(
+            chores
+                .iter()
+                .filter(|c| **c == Chore::ReleaseMemory)
+                .count(),
+            1
+        );
+        // A write in the middle of a pause starts the count again.
+        assert_eq!(state.on_tick(13), Chore::Checkpoint);
+        for _ in 0..quiet_ticks - 1 {
+            assert_eq!(state.on_tick(13), Chore::None);
+        }
+        assert_eq!(state.on_tick(13), Chore::ReleaseMemory);
     }
 }

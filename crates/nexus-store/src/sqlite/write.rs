@@ -32,7 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 use sqlx::Sqlite;
 use sqlx::error::{DatabaseError, ErrorKind};
 use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use tracing::{debug, warn};
 use uuid::Uuid;
 
 use crate::codec::Cols;
@@ -130,6 +130,20 @@ impl Committer {
             .send(Job { parts, reply })
             .map_err(|_| sqlx::Error::PoolClosed)?;
         outcome.await.unwrap_or(Err(sqlx::Error::PoolClosed))
+    }
+
+    /// Gives back the memory of the connection's page cache (SQLite's
+    /// `sqlite3_db_release_memory`) unless a write is under way, then skipped: it runs when
+    /// writes have paused, and the pages a later write needs are read back from the file.
+    pub(crate) fn release_memory(&self) {
+        let Ok(_lock) = self.writer.writes.try_lock() else {
+            return;
+        };
+        if let Some(conn) = self.writer.connection().as_ref()
+            && let Err(err) = conn.release_memory()
+        {
+            debug!(error = %err, "Releasing the SQLite writer's cache failed");
+        }
     }
 
     /// Closes the connection; later writes fail with `PoolClosed`.
@@ -803,6 +817,26 @@ mod tests {
 
         store.write_batch(batch_of(4, Some("d"))).await.unwrap();
         assert_eq!(ids(&store).await, [1, 4]);
+    }
+
+    #[tokio::test]
+    async fn releasing_the_cache_waits_for_no_write_and_leaves_the_writer_usable() {
+        let store = store().await;
+        for id in 1..=50 {
+            store.write_batch(batch_of(id, Some("row"))).await.unwrap();
+        }
+        // A write under way (the lock held): the release is skipped rather than waited for.
+        let lock = store.lock_writes().await;
+        store.committer.release_memory();
+        drop(lock);
+        store.committer.release_memory();
+        store
+            .write_batch(batch_of(51, Some("after")))
+            .await
+            .unwrap();
+        let ids = ids(&store).await;
+        assert_eq!(ids.len(), 51);
+        assert_eq!(ids.last(), Some(&51));
     }
 
     #[tokio::test]
