@@ -85,7 +85,7 @@ impl Drop for AbortOnDrop {
 ///
 /// Once writes have paused for [`RELEASE_AFTER`], it also gives back the page caches of the
 /// committer's connection and of a pooled one (the one it checkpoints on, usually): a burst of
-/// writes fills them, and the process should return to its idle size when the burst is over.
+/// writes fills them, and what a burst left live should be freed when it is over.
 fn spawn_checkpointer(
     pool: SqlitePool,
     written: Arc<AtomicU64>,
