@@ -17,8 +17,8 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 
-/// mimalloc unless built without the `mimalloc` feature: a turn allocates and frees many small
-/// buffers across threads, where it costs clearly less CPU than glibc's malloc.
+/// mimalloc when built with the `mimalloc` feature: somewhat less CPU per turn than glibc's
+/// malloc, for more memory.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
