@@ -71,37 +71,30 @@ pub(crate) trait BatchBinds<'t, T>: BatchDb {
     fn add_to(args: &mut Self::BatchArgs, value: T) -> Result<(), sqlx::error::BoxDynError>;
 }
 
-/// What the shared SQL needs of a sqlx database, beyond [`Database`]: one `Binds` per type its
-/// statements bind, and executors named by associated types, because sqlx's own executor bound
+/// A type bound both ways: in a query ([`Binds`]) and in a write batch ([`BatchBinds`]).
+pub(crate) trait BindsBoth<'t, T>: Binds<'t, T> + BatchBinds<'t, T> {}
+
+impl<'t, T, D: Binds<'t, T> + BatchBinds<'t, T>> BindsBoth<'t, T> for D {}
+
+/// What the shared SQL needs of a sqlx database, beyond [`Database`]: one [`BindsBoth`] per type
+/// its statements bind (the time types of a batch are the backend's own), and executors named by associated types, because sqlx's own executor bound
 /// (`for<'c> &'c mut Connection: Executor<'c>`) cannot be stated so that users of the trait get
 /// it for free.
 pub(crate) trait SqlDb:
     Database<Arguments: IntoArguments<Self>, Row: Cols, QueryResult: RowsAffected>
     + BatchDb
-    + for<'a> Binds<'a, Uuid>
-    + for<'a> Binds<'a, String>
-    + for<'a> Binds<'a, &'a str>
-    + for<'a> Binds<'a, &'a String>
-    + for<'a> Binds<'a, Option<&'a str>>
-    + for<'a> Binds<'a, Option<&'a String>>
-    + for<'a> Binds<'a, &'a [u8]>
-    + for<'a> Binds<'a, &'a Vec<u8>>
-    + for<'a> Binds<'a, i64>
-    + for<'a> Binds<'a, Option<i64>>
-    + for<'a> Binds<'a, Option<f32>>
-    + for<'a> Binds<'a, bool>
-    + for<'a> BatchBinds<'a, Uuid>
-    + for<'a> BatchBinds<'a, String>
-    + for<'a> BatchBinds<'a, &'a str>
-    + for<'a> BatchBinds<'a, &'a String>
-    + for<'a> BatchBinds<'a, Option<&'a str>>
-    + for<'a> BatchBinds<'a, Option<&'a String>>
-    + for<'a> BatchBinds<'a, &'a [u8]>
-    + for<'a> BatchBinds<'a, &'a Vec<u8>>
-    + for<'a> BatchBinds<'a, i64>
-    + for<'a> BatchBinds<'a, Option<i64>>
-    + for<'a> BatchBinds<'a, Option<f32>>
-    + for<'a> BatchBinds<'a, bool>
+    + for<'a> BindsBoth<'a, Uuid>
+    + for<'a> BindsBoth<'a, String>
+    + for<'a> BindsBoth<'a, &'a str>
+    + for<'a> BindsBoth<'a, &'a String>
+    + for<'a> BindsBoth<'a, Option<&'a str>>
+    + for<'a> BindsBoth<'a, Option<&'a String>>
+    + for<'a> BindsBoth<'a, &'a [u8]>
+    + for<'a> BindsBoth<'a, &'a Vec<u8>>
+    + for<'a> BindsBoth<'a, i64>
+    + for<'a> BindsBoth<'a, Option<i64>>
+    + for<'a> BindsBoth<'a, Option<f32>>
+    + for<'a> BindsBoth<'a, bool>
     + for<'a> BatchBinds<'a, <Self as BatchDb>::Time>
     + for<'a> BatchBinds<'a, <Self as BatchDb>::OptTime>
 {
