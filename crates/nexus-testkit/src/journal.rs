@@ -54,6 +54,11 @@ impl<R, Q: Clone> Journal<R, Q> {
         lock(&self.script).len()
     }
 
+    /// Whether recorded requests are kept (else only counted).
+    pub(crate) fn keeps_requests(&self) -> bool {
+        self.max_recorded > 0
+    }
+
     /// Counts a request and keeps it (dropping the oldest past the cap).
     pub(crate) fn record(&self, request: Q) {
         self.count.fetch_add(1, Ordering::Relaxed);

@@ -7,12 +7,14 @@
 //! delays); when the script is empty the default behaviour of [`FakeOpenAiConfig`] answers.
 //!
 //! Modules: `config` (defaults), `script` (the [`Reply`] builder), `server` (routes and
-//! handlers), `validate` (request checks), `frames` (response bodies), `embeddings`,
+//! handlers), `validate` (request checks), `fast` (the same checks of a plain chat request
+//! without a JSON tree), `frames` (response bodies), `embeddings`,
 //! `errors` (error bodies). This module must never contain client code.
 
 mod config;
 pub(crate) mod embeddings;
 mod errors;
+mod fast;
 mod frames;
 mod script;
 mod server;

@@ -129,7 +129,7 @@ pub(crate) fn chat(body: &Value) -> Result<ChatPlan, ApiError> {
     })
 }
 
-fn check_tools(tools: &Value) -> Result<(), ApiError> {
+pub(crate) fn check_tools(tools: &Value) -> Result<(), ApiError> {
     let list = match tools {
         Value::Null => return Ok(()),
         Value::Array(list) if list.is_empty() => return Err(empty_array("tools")),

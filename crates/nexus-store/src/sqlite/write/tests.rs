@@ -158,6 +158,55 @@ async fn a_group_that_cannot_commit_is_run_again_batch_by_batch() {
 }
 
 #[tokio::test]
+async fn writers_active_together_are_grouped_and_a_lone_writer_is_not_kept_waiting() {
+    let store = store().await;
+    let writer = &store.committer.writer;
+    let groups = || store.written.load(std::sync::atomic::Ordering::Relaxed);
+    let last_group = || writer.last_group.load(std::sync::atomic::Ordering::Relaxed);
+    // Long enough that the batches below meet whatever the machine's load.
+    *writer.group_wait.lock().unwrap() = Duration::from_secs(10);
+
+    // A lone writer commits on its own thread: the committer thread never sees its batch.
+    store.write_batch(batch_of(1, Some("a"))).await.unwrap();
+    assert_eq!(last_group(), 0);
+
+    // Batches that find a write under way are committed together.
+    let outcomes =
+        commit_together(&store, (2..5).map(|id| batch_of(id, Some("x"))).collect()).await;
+    assert!(outcomes.iter().all(Result::is_ok));
+    assert_eq!(last_group(), 3);
+
+    // Writers are active now: the next batches go to the committer thread, which waits until
+    // as many as last time are there, and commits them as one group.
+    let before = groups();
+    let tasks: Vec<_> = (5..8)
+        .map(|id| {
+            let store = store.clone();
+            tokio::spawn(async move { store.write_batch(batch_of(id, Some("y"))).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(groups(), before + 1);
+    assert_eq!(last_group(), 3);
+
+    // A batch that comes alone waits no longer than the group wait, and once it was
+    // committed alone, the next writer is not kept waiting at all.
+    *writer.group_wait.lock().unwrap() = Duration::from_millis(20);
+    store.write_batch(batch_of(8, Some("z"))).await.unwrap();
+    assert_eq!(last_group(), 1);
+    *writer.group_wait.lock().unwrap() = Duration::from_secs(10);
+    let alone = store.write_batch(batch_of(9, Some("z")));
+    tokio::time::timeout(Duration::from_secs(5), alone)
+        .await
+        .expect("a lone writer waited for a group")
+        .unwrap();
+    assert_eq!(last_group(), 1);
+    assert_eq!(ids(&store).await, (1..10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn a_caller_that_stops_waiting_does_not_disturb_the_others() {
     let store = store().await;
     let lock = store.lock_writes().await;
