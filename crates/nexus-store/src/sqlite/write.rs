@@ -18,10 +18,11 @@
 //! touches about twenty pages, most of them shared with the other turns' (the same index
 //! leaves), and every commit writes each page it touched to the WAL: under 16 sessions the wait
 //! cuts the pages written per turn by a third (19 to 13). A group of one batch ends it; a lone
-//! writer never waits. A batch that fails
-//! is rolled back to its savepoint alone and gets its own error; if the group itself cannot
-//! commit, every batch that had succeeded is run again on its own, so each caller sees its own
-//! outcome. The thread stops when the store is dropped.
+//! writer never waits.
+//!
+//! A batch that fails is rolled back to its savepoint alone and gets its own error; if the
+//! group itself cannot commit, every batch that had succeeded is run again on its own, so each
+//! caller sees its own outcome. The thread stops when the store is dropped.
 //!
 //! Reads stay on sqlx's pool. In WAL mode they see every committed write, from this connection
 //! or any other.
