@@ -59,8 +59,9 @@ pub(crate) struct Args {
     /// Duration of the load phase in seconds.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
-    /// Seconds of rest after the load phase before `after_load_rss_mib` is measured.
-    #[arg(long, default_value_t = 2)]
+    /// Seconds of rest after the load phase before `after_load_rss_mib` is measured (the
+    /// server gives freed memory back after 1.5 s without turns).
+    #[arg(long, default_value_t = 3)]
     rest_secs: u64,
     /// Words in each fake model reply.
     #[arg(long, default_value_t = 20)]

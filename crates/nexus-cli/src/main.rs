@@ -11,6 +11,7 @@
 mod args;
 mod client;
 mod commands;
+mod memory;
 mod output;
 
 use clap::Parser;

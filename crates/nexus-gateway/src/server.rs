@@ -121,6 +121,11 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// The agent runtime serving the turns.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     /// Stops accepting, lets running turns finish within the grace period, and closes.
     pub async fn shutdown(self) {
         info!("Shutting down");

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use nexus_core::cache::TtlCache;
 use nexus_core::{
@@ -118,6 +118,8 @@ pub(crate) struct Shared {
     /// The turn running for each session here, with what cancels it.
     pub(crate) running: Running,
     pub(crate) tracker: TaskTracker,
+    /// Turns begun since start (see [`Runtime::turns_begun`]).
+    pub(crate) turns_begun: AtomicU64,
 }
 
 /// The turns running on this replica, by session, with their cancellation tokens.
@@ -209,6 +211,7 @@ impl Runtime {
                 cancel: CancellationToken::new(),
                 running: Running::default(),
                 tracker: TaskTracker::new(),
+                turns_begun: AtomicU64::new(0),
             }),
             accepting: Arc::new(AtomicBool::new(true)),
             sweeper: CancellationToken::new(),
@@ -335,6 +338,12 @@ impl Runtime {
             duplicate: true,
             events,
         })
+    }
+
+    /// Turns begun on this replica since it started: while it stays the same and no session
+    /// has a worker, the replica is idle.
+    pub fn turns_begun(&self) -> u64 {
+        self.shared.turns_begun.load(Ordering::Relaxed)
     }
 
     /// How many sessions have a worker right now.

@@ -93,6 +93,8 @@ impl TurnInput {
 /// Runs one turn. Errors are storage failures; the item then stays pending.
 pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, StoreError> {
     let started = Instant::now();
+    rt.turns_begun
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let item = &input.item;
     let turn_id = item.turn_id;
     if input.recovered {

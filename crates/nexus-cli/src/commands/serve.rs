@@ -112,7 +112,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         server.http_addr,
         server.startup.as_millis()
     );
+    let give_back = tokio::spawn(crate::memory::give_back_when_idle(server.runtime().clone()));
     terminated().await;
+    give_back.abort();
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
