@@ -25,23 +25,54 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 pub(crate) async fn give_back_when_idle(runtime: Runtime) {
     let mut ticks = tokio::time::interval(CHECK_EVERY);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut seen = runtime.turns_begun();
-    let mut quiet_since = Instant::now();
-    // What the start allocated and freed (migrations, bootstrap) goes back too.
-    let mut given_back = false;
+    let mut idle = Idle::new(runtime.turns_begun(), Instant::now());
     loop {
         ticks.tick().await;
-        let begun = runtime.turns_begun();
-        if begun != seen || runtime.active_sessions() > 0 {
-            seen = begun;
-            quiet_since = Instant::now();
-            given_back = false;
-        } else if !given_back && quiet_since.elapsed() >= IDLE_FOR {
-            given_back = true;
-            if let Err(err) = tokio::task::spawn_blocking(give_back).await {
-                debug!(error = %err, "Giving back freed memory did not run");
-            }
+        let busy = runtime.active_sessions() > 0;
+        if idle.observe(runtime.turns_begun(), busy, Instant::now())
+            && let Err(err) = tokio::task::spawn_blocking(give_back).await
+        {
+            debug!(error = %err, "Giving back freed memory did not run");
         }
+    }
+}
+
+/// When memory is to be given back: once per idle period, [`IDLE_FOR`] after its start.
+#[derive(Debug)]
+struct Idle {
+    /// The runtime's count of turns begun, as last seen.
+    seen: u64,
+    /// When the last turn was seen beginning or running.
+    quiet_since: Instant,
+    /// Whether memory was given back since then.
+    given_back: bool,
+}
+
+impl Idle {
+    /// What the start allocated and freed (migrations, bootstrap) goes back too: the first
+    /// idle period begins at once.
+    fn new(begun: u64, now: Instant) -> Self {
+        Idle {
+            seen: begun,
+            quiet_since: now,
+            given_back: false,
+        }
+    }
+
+    /// Takes in the count of turns begun and whether any runs at `now`; whether to give memory
+    /// back now.
+    fn observe(&mut self, begun: u64, busy: bool, now: Instant) -> bool {
+        if begun != self.seen || busy {
+            self.seen = begun;
+            self.quiet_since = now;
+            self.given_back = false;
+            return false;
+        }
+        if self.given_back || now.duration_since(self.quiet_since) < IDLE_FOR {
+            return false;
+        }
+        self.given_back = true;
+        true
     }
 }
 
@@ -62,3 +93,30 @@ fn give_back() {
 /// Other C libraries give memory back by themselves, or offer no call for it.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn give_back() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_given_back_once_per_idle_period() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut idle = Idle::new(7, start);
+        // Right after the start: not yet.
+        assert!(!idle.observe(7, false, at(1_000)));
+        assert!(idle.observe(7, false, at(1_500)));
+        // Once per idle period.
+        assert!(!idle.observe(7, false, at(5_000)));
+        // A turn begins: a new period starts at the next look, not before.
+        assert!(!idle.observe(8, false, at(6_000)));
+        assert!(!idle.observe(8, false, at(7_000)));
+        assert!(idle.observe(8, false, at(7_500)));
+        // A long turn keeps the replica busy without beginning new turns.
+        assert!(!idle.observe(9, true, at(8_000)));
+        assert!(!idle.observe(9, true, at(20_000)));
+        assert!(!idle.observe(9, false, at(21_000)));
+        assert!(idle.observe(9, false, at(21_500)));
+        assert!(!idle.observe(9, false, at(60_000)));
+    }
+}
