@@ -25,7 +25,8 @@ use crate::load::{LoadReport, Target};
 use crate::server::ServerProcess;
 
 /// The harness shares the machine with the server it measures: a faster allocator leaves more
-/// of it to the server (the fake parses every request, the whole conversation, into JSON values).
+/// of it to the server (the fake reads every request, the whole conversation, and the client
+/// decodes every event).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -6,6 +6,7 @@
 //! a crash or shutdown commits nothing and is run again later.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -93,8 +94,7 @@ impl TurnInput {
 /// Runs one turn. Errors are storage failures; the item then stays pending.
 pub(crate) async fn run_turn(rt: &Shared, input: TurnInput) -> Result<TurnEnd, StoreError> {
     let started = Instant::now();
-    rt.turns_begun
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    rt.turns_begun.fetch_add(1, Ordering::Relaxed);
     let item = &input.item;
     let turn_id = item.turn_id;
     if input.recovered {
