@@ -7,6 +7,12 @@
 //! is [`LlmError::StreamInterrupted`]; once the answer is complete, what is left of the body is
 //! drained in the background so the connection returns to the pool.
 //!
+//! Text deltas that arrived together (decoded from bytes already read) come out as one delta:
+//! a model that streams faster than its answer is consumed, or a proxy that buffers its
+//! stream, costs one event downstream per read, not one per token (each event is published to
+//! every subscriber, framed for the client, decoded by it). Nothing waits for more text: a
+//! delta goes out with what was there when it was asked for.
+//!
 //! Also here, for the same clients: [`read_capped`] (error bodies), [`send_error`] (failures
 //! before any answer) and [`error_chain`].
 //!
@@ -192,6 +198,9 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The most bytes of text merged into one delta (a bigger delta is passed on as it is).
+const MAX_MERGED_TEXT: usize = 64 * 1024;
+
 /// One read of the body.
 enum Read {
     Bytes(Bytes),
@@ -209,6 +218,8 @@ struct Pump<D> {
     idle: Duration,
     /// The body broke on its first read (the cause, for the log).
     broken: Option<String>,
+    /// An error found while looking ahead for text to merge, reported after that text.
+    deferred: Option<LlmError>,
     finished: bool,
 }
 
@@ -225,14 +236,77 @@ impl<D: Decode> Pump<D> {
             out: VecDeque::new(),
             idle,
             broken: None,
+            deferred: None,
             finished: false,
         }
     }
 
+    /// The next chunk. Text deltas decoded from bytes already read come out as one delta:
+    /// what arrived together is passed on together (never waiting for more).
     async fn next(&mut self) -> Option<Result<CompletionChunk, LlmError>> {
+        match self.next_decoded().await? {
+            Ok(CompletionChunk::TextDelta { mut text }) => {
+                self.absorb_buffered_text(&mut text);
+                Some(Ok(CompletionChunk::TextDelta { text }))
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Appends to `text` the text deltas that follow it in what has been read, up to the first
+    /// other chunk, the end of the bytes read or [`MAX_MERGED_TEXT`]. An event that fails to
+    /// decode is kept for the next call, after the text before it.
+    fn absorb_buffered_text(&mut self, text: &mut String) {
+        loop {
+            match self.out.front() {
+                Some(CompletionChunk::TextDelta { text: more })
+                    if text.len() + more.len() <= MAX_MERGED_TEXT =>
+                {
+                    text.push_str(more);
+                    self.out.pop_front();
+                    continue;
+                }
+                Some(_) => return,
+                None => {}
+            }
+            if self.finished || self.deferred.is_some() {
+                return;
+            }
+            let before = self.out.len();
+            match self.sse.next_item() {
+                Ok(Some(item)) => {
+                    let decoded = match &item {
+                        SseItem::Event(event) => self.decoder.on_event(event, &mut self.out),
+                        SseItem::Foreign(line) => self.decoder.on_foreign(line, &mut self.out),
+                    };
+                    if let Err(err) = decoded {
+                        // The failing event's chunks go; the error comes after the text.
+                        self.out.truncate(before);
+                        self.deferred = Some(err);
+                        return;
+                    }
+                    if self.decoder.is_done() {
+                        self.close();
+                    }
+                }
+                Ok(None) => return,
+                Err(err) => {
+                    self.deferred = Some(LlmError::Malformed {
+                        detail: err.to_string(),
+                    });
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn next_decoded(&mut self) -> Option<Result<CompletionChunk, LlmError>> {
         loop {
             if let Some(chunk) = self.out.pop_front() {
                 return Some(Ok(chunk));
+            }
+            if let Some(err) = self.deferred.take() {
+                return self.fail(err);
             }
             if self.finished {
                 return None;
@@ -328,5 +402,160 @@ impl<D: Decode> Pump<D> {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One chunk per event: `data` is a text delta, except `tool` events and `[DONE]`.
+    struct Plain {
+        done: bool,
+    }
+
+    impl Decode for Plain {
+        fn on_event(
+            &mut self,
+            event: &SseEvent,
+            out: &mut VecDeque<CompletionChunk>,
+        ) -> Result<(), LlmError> {
+            match (event.event.as_deref(), event.data.as_str()) {
+                (_, "[DONE]") => {
+                    self.done = true;
+                    out.push_back(CompletionChunk::Done {
+                        stop_reason: nexus_core::llm::StopReason::EndTurn,
+                    });
+                }
+                (_, "bad") => {
+                    return Err(LlmError::Malformed {
+                        detail: "bad event".into(),
+                    });
+                }
+                (Some("tool"), name) => out.push_back(CompletionChunk::ToolUseStart {
+                    index: 0,
+                    id: "call_1".into(),
+                    name: name.into(),
+                }),
+                (_, text) => out.push_back(CompletionChunk::TextDelta { text: text.into() }),
+            }
+            Ok(())
+        }
+
+        fn on_end(&mut self, _out: &mut VecDeque<CompletionChunk>) -> Result<(), LlmError> {
+            if self.done {
+                Ok(())
+            } else {
+                Err(LlmError::StreamInterrupted)
+            }
+        }
+
+        fn is_done(&self) -> bool {
+            self.done
+        }
+
+        fn has_finished(&self) -> bool {
+            self.done
+        }
+    }
+
+    /// A pump over a body that arrives in these reads.
+    fn pump(reads: &[&str]) -> Pump<Plain> {
+        let reads: Vec<reqwest::Result<Bytes>> = reads
+            .iter()
+            .map(|r| Ok(Bytes::copy_from_slice(r.as_bytes())))
+            .collect();
+        let mut pump = Pump::new(Duration::from_secs(5), Plain { done: false });
+        pump.body = Some(Box::pin(futures::stream::iter(reads)));
+        pump
+    }
+
+    async fn drain(mut pump: Pump<Plain>) -> Vec<Result<CompletionChunk, LlmError>> {
+        let mut items = Vec::new();
+        while let Some(item) = pump.next().await {
+            items.push(item);
+        }
+        items
+    }
+
+    fn text(t: &str) -> Result<CompletionChunk, LlmError> {
+        Ok(CompletionChunk::TextDelta { text: t.into() })
+    }
+
+    fn done() -> Result<CompletionChunk, LlmError> {
+        Ok(CompletionChunk::Done {
+            stop_reason: nexus_core::llm::StopReason::EndTurn,
+        })
+    }
+
+    #[tokio::test]
+    async fn text_read_together_is_one_delta_and_later_reads_are_not_awaited() {
+        let items = drain(pump(&[
+            "data: Hel\n\ndata: lo\n\ndata: , wor",
+            "ld\n\ndata: !\n\n",
+            "data: [DONE]\n\n",
+        ]))
+        .await;
+        // The first read holds two whole events (the third is cut): one delta. The second read
+        // completes two more.
+        assert_eq!(items, vec![text("Hello"), text(", world!"), done()]);
+    }
+
+    #[tokio::test]
+    async fn other_chunks_end_a_merged_delta_in_order() {
+        let items = drain(pump(&[
+            "data: a\n\ndata: b\n\nevent: tool\ndata: search\n\ndata: c\n\ndata: d\n\n\
+             data: [DONE]\n\n",
+        ]))
+        .await;
+        assert_eq!(
+            items,
+            vec![
+                text("ab"),
+                Ok(CompletionChunk::ToolUseStart {
+                    index: 0,
+                    id: "call_1".into(),
+                    name: "search".into(),
+                }),
+                text("cd"),
+                done(),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_that_fails_comes_after_the_text_before_it() {
+        let items = drain(pump(&[
+            "data: one\n\ndata: two\n\ndata: bad\n\ndata: three\n\n",
+        ]))
+        .await;
+        assert_eq!(
+            items,
+            vec![
+                text("onetwo"),
+                Err(LlmError::Malformed {
+                    detail: "bad event".into()
+                }),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_merged_delta_stays_under_its_cap() {
+        let big = "x".repeat(MAX_MERGED_TEXT / 2 + 1);
+        let body = format!("data: {big}\n\ndata: {big}\n\ndata: y\n\ndata: [DONE]\n\n");
+        let items = drain(pump(&[&body])).await;
+        let mut more = big.clone();
+        more.push('y');
+        assert_eq!(items, vec![text(&big), text(&more), done()]);
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_after_text_gives_the_text_then_the_interruption() {
+        let items = drain(pump(&["data: par\n\ndata: tial\n\n"])).await;
+        assert_eq!(
+            items,
+            vec![text("partial"), Err(LlmError::StreamInterrupted)]
+        );
     }
 }

@@ -14,8 +14,12 @@ use serde_json::json;
 #[tokio::test]
 async fn answer_streams_as_deltas_and_is_stored_with_its_usage() {
     let h = Harness::new().await;
-    h.fake
-        .push(Reply::text("Hello there, how can I help?").usage(12, 7, 4));
+    // Pauses between the tokens, so that they arrive apart (deltas read together are merged).
+    h.fake.push(
+        Reply::text("Hello there, how can I help?")
+            .usage(12, 7, 4)
+            .token_delay(Duration::from_millis(10)),
+    );
     let session = h.new_session().await;
     let mut turn = h.submit(&session, "hello").await;
     let events = collect(&mut turn.events).await;

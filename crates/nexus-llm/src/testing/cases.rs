@@ -56,11 +56,17 @@ fn last_is_done(outcome: &Outcome, reason: StopReason) {
     assert_eq!(dones, 1, "exactly one Done: {:?}", outcome.chunks);
 }
 
-/// Text arrives as several deltas that concatenate to the answer, then one `Done(EndTurn)`.
+/// Text arrives in deltas that concatenate to the answer, then one `Done(EndTurn)`; text sent
+/// with pauses between its frames arrives in several deltas (what arrives together may come as
+/// one).
 pub async fn streams_text_as_deltas_then_done(h: &impl Harness) {
     let outcome = call_default(h, Scenario::Text("Hello there, dear world".into())).await;
     last_is_done(&outcome, StopReason::EndTurn);
     assert_eq!(outcome.text(), "Hello there, dear world");
+
+    let outcome = call_default(h, Scenario::Stall(Duration::from_millis(30))).await;
+    last_is_done(&outcome, StopReason::EndTurn);
+    assert_eq!(outcome.text(), "one two three");
     let deltas = outcome
         .chunks
         .iter()
@@ -68,7 +74,7 @@ pub async fn streams_text_as_deltas_then_done(h: &impl Harness) {
         .count();
     assert!(
         deltas > 1,
-        "text must stream in several deltas: {:?}",
+        "text sent with pauses must stream in several deltas: {:?}",
         outcome.chunks
     );
 }
