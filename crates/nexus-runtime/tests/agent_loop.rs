@@ -18,7 +18,7 @@ async fn answer_streams_as_deltas_and_is_stored_with_its_usage() {
     h.fake.push(
         Reply::text("Hello there, how can I help?")
             .usage(12, 7, 4)
-            .token_delay(Duration::from_millis(10)),
+            .token_delay(Duration::from_millis(20)),
     );
     let session = h.new_session().await;
     let mut turn = h.submit(&session, "hello").await;

@@ -64,7 +64,7 @@ pub async fn streams_text_as_deltas_then_done(h: &impl Harness) {
     last_is_done(&outcome, StopReason::EndTurn);
     assert_eq!(outcome.text(), "Hello there, dear world");
 
-    let outcome = call_default(h, Scenario::Stall(Duration::from_millis(30))).await;
+    let outcome = call_default(h, Scenario::Stall(Duration::from_millis(50))).await;
     last_is_done(&outcome, StopReason::EndTurn);
     assert_eq!(outcome.text(), "one two three");
     let deltas = outcome
