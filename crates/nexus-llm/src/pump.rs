@@ -272,34 +272,50 @@ impl<D: Decode> Pump<D> {
             if self.finished || self.deferred.is_some() {
                 return;
             }
-            let before = self.out.len();
-            match self.sse.next_item() {
-                Ok(Some(item)) => {
-                    let decoded = match &item {
-                        SseItem::Event(event) => self.decoder.on_event(event, &mut self.out),
-                        SseItem::Foreign(line) => self.decoder.on_foreign(line, &mut self.out),
-                    };
-                    if let Err(err) = decoded {
-                        // The failing event's chunks go; the error comes after the text.
-                        self.out.truncate(before);
-                        self.deferred = Some(err);
-                        return;
-                    }
-                    if self.decoder.is_done() {
-                        self.close();
-                    }
-                }
-                Ok(None) => return,
+            match self.decode_buffered() {
+                Ok(true) => {}
+                Ok(false) => return,
                 Err(err) => {
-                    self.deferred = Some(LlmError::Malformed {
-                        detail: err.to_string(),
-                    });
+                    // The error comes after the text.
+                    self.deferred = Some(err);
                     return;
                 }
             }
         }
     }
 
+    /// Decodes the next complete item of what has been read, if there is one; whether there
+    /// was. A failing item's chunks are dropped. Once the answer is complete, reading stops.
+    fn decode_buffered(&mut self) -> Result<bool, LlmError> {
+        let item = match self.sse.next_item() {
+            Ok(Some(item)) => item,
+            Ok(None) => return Ok(false),
+            Err(err) => {
+                return Err(LlmError::Malformed {
+                    detail: err.to_string(),
+                });
+            }
+        };
+        let before = self.out.len();
+        if let Err(err) = self.decode(&item) {
+            self.out.truncate(before);
+            return Err(err);
+        }
+        if self.decoder.is_done() {
+            self.close();
+        }
+        Ok(true)
+    }
+
+    /// Decodes one item into the chunks waiting to go out.
+    fn decode(&mut self, item: &SseItem) -> Result<(), LlmError> {
+        match item {
+            SseItem::Event(event) => self.decoder.on_event(event, &mut self.out),
+            SseItem::Foreign(line) => self.decoder.on_foreign(line, &mut self.out),
+        }
+    }
+
+    /// The next chunk as decoded, reading the body when nothing read is left to decode.
     async fn next_decoded(&mut self) -> Option<Result<CompletionChunk, LlmError>> {
         loop {
             if let Some(chunk) = self.out.pop_front() {
@@ -311,26 +327,10 @@ impl<D: Decode> Pump<D> {
             if self.finished {
                 return None;
             }
-            match self.sse.next_item() {
-                Ok(Some(item)) => {
-                    let decoded = match &item {
-                        SseItem::Event(event) => self.decoder.on_event(event, &mut self.out),
-                        SseItem::Foreign(line) => self.decoder.on_foreign(line, &mut self.out),
-                    };
-                    if let Err(err) = decoded {
-                        return self.fail(err);
-                    }
-                    if self.decoder.is_done() {
-                        self.close();
-                    }
-                    continue;
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    return self.fail(LlmError::Malformed {
-                        detail: err.to_string(),
-                    });
-                }
+            match self.decode_buffered() {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(err) => return self.fail(err),
             }
             let read = match self.body.as_mut() {
                 Some(body) => match timeout(self.idle, body.next()).await {
@@ -369,10 +369,7 @@ impl<D: Decode> Pump<D> {
             detail: err.to_string(),
         })?;
         for item in &items {
-            match item {
-                SseItem::Event(event) => self.decoder.on_event(event, &mut self.out)?,
-                SseItem::Foreign(line) => self.decoder.on_foreign(line, &mut self.out)?,
-            }
+            self.decode(item)?;
         }
         self.decoder.on_end(&mut self.out)?;
         self.finished = true;
